@@ -1,0 +1,3 @@
+from kmodemu.cli import main
+
+main()

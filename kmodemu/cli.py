@@ -1,0 +1,130 @@
+"""``kmodemu``: the command-line front door.
+
+Machine commands (``insmod``, ``mount``, ``dmesg``, …) run on a persistent
+machine (``--machine DIR``, ``$KMODEMU_MACHINE``, or a default one that is
+booted on first use). The others create machines (``boot``) or run many
+fresh ones (``run``, ``demo``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from kmodemu.console import console
+from kmodemu.machine import Machine, MachineDef, MachineError
+from kmodemu.machine.machine import IMAGE_NAME, default_machine_dir
+
+
+class KmodemuGroup(click.Group):
+    """Own commands first; any console command is forwarded to the machine."""
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(console.list_commands(ctx)))
+
+    def get_command(self, ctx, name):
+        cmd = super().get_command(ctx, name)
+        if cmd is not None:
+            return cmd
+        target = console.get_command(ctx, name)
+        if target is None:
+            return None
+        return _forwarder(name, target)
+
+
+def _forwarder(name: str, target: click.Command) -> click.Command:
+    @click.command(name, context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                           "help_option_names": []},
+                   add_help_option=False, help=target.help, short_help=target.get_short_help_str())
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    @click.pass_context
+    def forward(ctx: click.Context, args: tuple[str, ...]) -> None:
+        machine = open_machine(ctx.obj["machine_dir"])
+        ctx.exit(machine.run([name, *args]))
+
+    return forward
+
+
+def open_machine(path: Path) -> Machine:
+    """Resume the machine, booting a default one on first use."""
+    try:
+        if not (Path(path) / IMAGE_NAME).exists() and not (Path(path).exists() and any(Path(path).iterdir())):
+            return Machine.create(path, MachineDef())
+        return Machine.open(path)
+    except MachineError as e:
+        click.echo(f"kmodemu: {e}", err=True)
+        sys.exit(1)
+
+
+@click.group(cls=KmodemuGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--machine", "machine_dir", type=click.Path(file_okay=False, path_type=Path),
+              envvar="KMODEMU_MACHINE", default=None,
+              help="Machine directory (default: $KMODEMU_MACHINE or ~/.local/state/kmodemu/default).")
+@click.version_option(package_name="kmodemu")
+@click.pass_context
+def main(ctx: click.Context, machine_dir: Path | None) -> None:
+    """Emulate Linux's module machinery and transcendent memory.
+
+    Machine commands act on a persistent machine that is booted on first use;
+    `kmodemu boot` makes a new one with a chosen command line and profile.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["machine_dir"] = machine_dir or default_machine_dir()
+
+
+@main.command()
+@click.option("--cmdline", default="", help="The kernel command line.")
+@click.option("--profile", type=click.Choice(["3.10", "3.9"]), default="3.10", show_default=True,
+              help="3.10 has the tmem lazy-init patchset; 3.9 is the pre-patch kernel.")
+@click.option("--mem", default="256M", show_default=True, help="RAM size (mem= on the command line wins).")
+@click.option("--builtin", "builtin", multiple=True, help="Configure a module built in (=y). Repeatable.")
+@click.option("--module-path", multiple=True, type=click.Path(file_okay=False),
+              help="Another directory of module plugins. Repeatable.")
+@click.option("--release", default=None, help="Kernel release string (default from the profile).")
+@click.option("--seed", default=0, show_default=True, help="Seed of every random choice.")
+@click.option("--force", is_flag=True, help="Replace an existing machine.")
+@click.pass_context
+def boot(ctx, cmdline, profile, mem, builtin, module_path, release, seed, force) -> None:
+    """Create and boot a machine (the old one is kept unless --force)."""
+    path = ctx.obj["machine_dir"]
+    builtins = [b for item in builtin for b in item.split(",") if b]
+    try:
+        definition = MachineDef(cmdline=cmdline, profile=profile, mem=mem, builtin=builtins,
+                                module_path=[str(Path(p).resolve()) for p in module_path],
+                                release=release, seed=seed).validate()
+        machine = Machine.create(path, definition, force=force)
+    except (MachineError, ValueError) as e:
+        click.echo(f"kmodemu: {e}", err=True)
+        ctx.exit(1)
+    click.echo(f"Booted {machine.kernel.release} ({profile}) in {path}")
+
+
+@main.command()
+@click.option("--record", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the session as a scenario file.")
+@click.pass_context
+def shell(ctx, record) -> None:
+    """An interactive console on the machine (one command per line)."""
+    from kmodemu.shell import run_shell
+
+    machine = open_machine(ctx.obj["machine_dir"])
+    ctx.exit(run_shell(machine, record=record))
+
+
+def _add_optional_commands() -> None:
+    for modname, attr in (("kmodemu.scenario.cli", "run"), ("kmodemu.demo", "demo")):
+        try:
+            mod = __import__(modname, fromlist=[attr])
+        except ImportError:
+            continue
+        main.add_command(getattr(mod, attr))
+
+
+_add_optional_commands()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

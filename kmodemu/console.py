@@ -1,0 +1,195 @@
+"""The console: every command a machine understands, shared by the CLI, ``kmodemu
+shell`` and scenario files, so a transcript means the same thing everywhere.
+
+Commands print with ``click.echo``; ``execute`` points stdout/stderr at the
+caller's streams for the duration of one command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import IO, TYPE_CHECKING, Sequence
+
+import click
+
+from kmodemu.errors import KernelError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kmodemu.machine import Machine
+
+KMOD_TOOLS = ("insmod", "rmmod", "lsmod", "modprobe", "modinfo", "depmod")
+#: commands that never change a machine (not journaled)
+READONLY = {"lsmod", "modinfo", "dmesg", "cat", "ls", "uname", "help", "free", "stat"}
+
+
+def is_readonly(argv: Sequence[str]) -> bool:
+    if not argv:
+        return True
+    if argv[0] == "dmesg":
+        return not any(a in ("-c", "-C", "--clear", "--read-clear") for a in argv[1:])
+    if argv[0] == "modprobe":
+        return any(a in ("-n", "--dry-run", "--show-depends", "-D", "--showconfig", "-c",
+                         "--show-config", "-R", "--resolve-alias") for a in argv[1:])
+    return argv[0] in READONLY
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.pass_context
+def console(ctx: click.Context) -> None:
+    """Commands of an emulated machine."""
+
+
+def machine_of(ctx: click.Context) -> "Machine":
+    return ctx.find_root().obj
+
+
+def _kmod_tool(name: str) -> click.Command:
+    @click.command(name, context_settings={"ignore_unknown_options": True,
+                                           "allow_extra_args": True, "help_option_names": []},
+                   add_help_option=False, help=f"kmod's {name}, byte-exact with kmod 30.")
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    @click.pass_context
+    def tool(ctx: click.Context, args: tuple[str, ...]) -> None:
+        from kmodemu.kmod import TOOLS
+        from kmodemu.kmod.context import ToolContext
+
+        m = machine_of(ctx)
+        tctx = ToolContext(kernel=m.kernel, root=m.root, stdout=sys.stdout, stderr=sys.stderr,
+                           env=dict(os.environ))
+        ctx.exit(TOOLS[name]([name, *args], tctx))
+
+    return tool
+
+
+for _name in KMOD_TOOLS:
+    console.add_command(_kmod_tool(_name))
+
+
+@console.command()
+@click.option("-c", "--read-clear", "clear_after", is_flag=True, help="Print, then clear the buffer.")
+@click.option("-C", "--clear", "clear_only", is_flag=True, help="Clear the buffer.")
+@click.option("-x", "--decode", is_flag=True, help="Show the level of each line.")
+@click.option("-t", "--notime", is_flag=True, help="Do not show timestamps.")
+@click.option("-l", "--level", "levels", default=None, help="Only these levels (err,warn,…).")
+@click.pass_context
+def dmesg(ctx, clear_after, clear_only, decode, notime, levels) -> None:
+    """Print the kernel log, as util-linux dmesg does."""
+    from kmodemu.kernel.printk import LEVEL_NAMES
+
+    log = machine_of(ctx).kernel.log
+    if clear_only:
+        log.clear()
+        return
+    wanted = None
+    if levels:
+        wanted = set()
+        for lv in levels.split(","):
+            if lv not in LEVEL_NAMES:
+                raise click.UsageError(f"unknown level '{lv}'")
+            wanted.add(LEVEL_NAMES.index(lv))
+    for rec in log.records():
+        if wanted is None or rec.level in wanted:
+            click.echo(rec.format(show_level=decode, show_time=not notime))
+    if clear_after:
+        log.clear()
+
+
+@console.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.pass_context
+def cat(ctx, paths) -> None:
+    """Print pseudo files (/proc, /sys, /sys/kernel/debug)."""
+    k = machine_of(ctx).kernel
+    rc = 0
+    for p in paths:
+        try:
+            click.echo(k.read(p), nl=False)
+        except KernelError as e:
+            click.echo(f"cat: {p}: {os.strerror(e.errno)}", err=True)
+            rc = 1
+    ctx.exit(rc)
+
+
+@console.command()
+@click.argument("path", default="/")
+@click.pass_context
+def ls(ctx, path) -> None:
+    """List a pseudo directory."""
+    k = machine_of(ctx).kernel
+    try:
+        names = k.vfs.listdir(path)
+    except KernelError as e:
+        click.echo(f"ls: cannot access '{path}': {os.strerror(e.errno)}", err=True)
+        ctx.exit(2)
+    for n in names:
+        click.echo(n)
+
+
+@console.command()
+@click.argument("path")
+@click.argument("value")
+@click.pass_context
+def write(ctx, path, value) -> None:
+    """Write VALUE (plus a newline, as echo does) to a pseudo file: ``echo VALUE > PATH``."""
+    k = machine_of(ctx).kernel
+    try:
+        k.write(path, value + "\n")
+    except KernelError as e:
+        click.echo(f"write: {path}: {os.strerror(e.errno)}", err=True)
+        ctx.exit(1)
+
+
+@console.command()
+@click.option("-r", "release", is_flag=True, help="Print the kernel release.")
+@click.option("-a", "everything", is_flag=True, help="Print everything.")
+@click.pass_context
+def uname(ctx, release, everything) -> None:
+    """Print the kernel name or release."""
+    k = machine_of(ctx).kernel
+    if release:
+        click.echo(k.release)
+    elif everything:
+        click.echo(f"Linux kmodemu {k.release} #1 SMP kmodemu-{k.profile.name} x86_64 GNU/Linux")
+    else:
+        click.echo("Linux")
+
+
+def _add_optional_commands() -> None:
+    """Commands of the memory model, when it is present."""
+    try:
+        from kmodemu.mm.commands import COMMANDS
+    except ImportError:
+        return
+    for cmd in COMMANDS:
+        console.add_command(cmd)
+        if getattr(cmd, "readonly", False):
+            READONLY.add(cmd.name)
+
+
+_add_optional_commands()
+
+
+def execute(machine: "Machine", argv: Sequence[str], out: IO[str], err: IO[str]) -> int:
+    """Run one console command line on ``machine``; return its exit status."""
+    if not argv:
+        return 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), machine.locked():
+        try:
+            result = console.main(args=list(argv), prog_name="kmodemu", obj=machine,
+                                  standalone_mode=False)
+            rc = result if isinstance(result, int) else 0
+        except click.exceptions.Exit as e:
+            rc = e.exit_code
+        except click.ClickException as e:
+            e.show(file=err)
+            rc = e.exit_code
+        except click.exceptions.Abort:
+            rc = 1
+        except KernelError as e:
+            click.echo(f"kmodemu: {argv[0]}: {os.strerror(e.errno)}", err=True)
+            rc = 1
+        if not is_readonly(argv):
+            machine.kernel.clock.advance_us(10_000)
+    return rc or 0

@@ -1,0 +1,274 @@
+"""The emulated kernel: one object per machine, never a global.
+
+It owns the virtual clock, the log, taint, the pseudo filesystems, the module
+loader and (through ``kmodemu.mm``) memory and the tmem frontends. ``boot()``
+runs the same phases Linux's ``start_kernel`` does for what we model: early
+parameters, the "Booting kernel" parameter pass, initcalls of built-in
+modules by level, then user space.
+"""
+
+from __future__ import annotations
+
+import errno
+import random
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+import pluggy
+
+from kmodemu import hookspecs
+from kmodemu.errors import KernelError
+from kmodemu.kernel.clock import VirtualClock
+from kmodemu.kernel.printk import KERN_EMERG, KERN_INFO, KERN_NOTICE, KERN_WARNING, LogBuffer
+from kmodemu.kernel.profiles import DEFAULT_PROFILE, get_profile, memparse
+from kmodemu.kernel.taint import Taint
+from kmodemu.kernel.vfs import PseudoFS
+from kmodemu.modules.declaration import ModuleDecl
+from kmodemu.modules.loader import ModuleContext, ModuleLoader, module_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kmodemu.modules.discovery import ModuleRegistry
+
+INITCALL_LEVELS = ("early", "core", "postcore", "arch", "subsys", "fs", "device", "late")
+DEFAULT_MEM = 256 << 20
+MIN_MEM = 16 << 20
+MODULE_NAME_LEN = 56
+
+
+class Kernel:
+    """An emulated Linux kernel.
+
+    ``builtin`` names the modules configured ``=y``: they are linked in, take
+    boot parameters and run their initcalls during ``boot()``. All other
+    modules of the registry are loadable.
+    """
+
+    def __init__(self, *, cmdline: str = "", profile: str = DEFAULT_PROFILE,
+                 release: str | None = None, mem: int | None = None,
+                 registry: "ModuleRegistry | None" = None, builtin: Iterable[str] = (),
+                 seed: int = 0):
+        self.profile = get_profile(profile)
+        self.release = release or self.profile.release
+        self.saved_command_line = cmdline
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.clock = VirtualClock()
+        self.log = LogBuffer(self.clock)
+        self.taint = Taint()
+        self.vfs = PseudoFS()
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.hook = self.pm.hook
+        self.registry = registry
+        self.modules = ModuleLoader(self)
+        self.builtin_names = [module_name(n) for n in builtin]
+        self.mem_bytes = mem or DEFAULT_MEM
+        self.init_args: Any = None
+        self.booted = False
+        self.panic_message: str | None = None
+        self.loglevel = 7
+        self.modprobe_path = "/sbin/modprobe"
+        #: set by ``kmodemu.kmod.attach``: runs modprobe for ``request_module``
+        self.usermodehelper_modprobe: Callable[[list[str]], int] | None = None
+        self.mm: Any = None
+        self.cleancache: Any = None
+        self.frontswap: Any = None
+        self._core_files()
+
+    # -- logging ----------------------------------------------------------------
+    @property
+    def lazy_init(self) -> bool:
+        return self.profile.lazy_init
+
+    def printk(self, text: str, level: int = KERN_INFO) -> None:
+        self.log.printk(text, level)
+
+    def dmesg(self) -> str:
+        return self.log.text()
+
+    # -- pseudo files -----------------------------------------------------------
+    def read(self, path: str) -> str:
+        return self.vfs.read(path)
+
+    def write(self, path: str, text: str) -> None:
+        self.vfs.write(path, text)
+
+    def debugfs_counters(self, directory: str, counters: Callable[[], Any]) -> None:
+        """One read-only debugfs file per counter, reading the live value."""
+        base = f"/sys/kernel/debug/{directory}"
+        self.vfs.mkdir(base)
+        for name, _ in counters().items():
+            self.vfs.add_file(f"{base}/{name}",
+                              lambda n=name: f"{dict(counters().items())[n]}\n", mode=0o444)
+
+    def _core_files(self) -> None:
+        v = self.vfs
+        v.add_file("/proc/cmdline", lambda: self.saved_command_line + "\n")
+        v.add_file("/proc/version", lambda: f"Linux version {self.release} (kmodemu) #1 SMP\n")
+        v.add_file("/proc/modules", self.modules.proc_modules)
+        v.add_file("/proc/sys/kernel/tainted", lambda: f"{self.taint.mask}\n")
+        v.add_file("/proc/sys/kernel/modprobe", lambda: self.modprobe_path + "\n",
+                   self._set_modprobe_path, 0o644)
+        v.add_file("/proc/1/cmdline", lambda: "".join(a + "\0" for a in self._init_argv()))
+        v.add_file("/proc/1/environ", lambda: "".join(e + "\0" for e in self._init_envp()))
+        v.mkdir("/sys/kernel/debug")
+        v.mkdir("/sys/module")
+
+    def _set_modprobe_path(self, text: str) -> None:
+        self.modprobe_path = text.rstrip("\n")
+
+    def _init_argv(self) -> list[str]:
+        if self.init_args is None:
+            return []
+        prog = self.init_args.init or "/sbin/init"
+        return [prog, *self.init_args.argv[1:]]
+
+    def _init_envp(self) -> list[str]:
+        return list(self.init_args.envp) if self.init_args else []
+
+    # -- boot -------------------------------------------------------------------
+    def _core_early(self) -> dict[str, Callable[[str | None], int]]:
+        def mem(value: str | None) -> int:
+            if not value:
+                return -errno.EINVAL
+            try:
+                size = memparse(value)
+            except ValueError:
+                return -errno.EINVAL
+            self.mem_bytes = max(size, MIN_MEM)
+            return 0
+
+        def loglevel(value: str | None) -> int:
+            if value is None or not value.isdigit():
+                return -errno.EINVAL
+            self.loglevel = int(value)
+            return 0
+
+        def quiet(_v: str | None) -> int:
+            self.loglevel = 4
+            return 0
+
+        def debug(_v: str | None) -> int:
+            self.loglevel = 10
+            return 0
+
+        def accept(_v: str | None) -> int:
+            return 0
+
+        return {"mem": mem, "loglevel": loglevel, "quiet": quiet, "debug": debug,
+                "earlyprintk": accept, "ignore_loglevel": accept, "log_buf_len": accept,
+                "nokaslr": accept}
+
+    def _core_setup(self) -> list[tuple[str, Callable[[str], int] | None]]:
+        def flag(rest: str) -> int:  # "ro", "rw", "rootwait": a bare word only
+            return 0 if rest else 1
+
+        def value(rest: str) -> int:
+            return 1
+
+        def module_blacklist(rest: str) -> int:
+            self.modules.blacklist.update(module_name(x) for x in rest.split(",") if x)
+            return 1
+
+        def nomodule(rest: str) -> int:
+            if rest:
+                return 0
+            self.modules.modules_disabled = True
+            return 1
+
+        return [("console=", value), ("root=", value), ("rootfstype=", value),
+                ("rootwait", flag), ("ro", flag), ("rw", flag), ("panic=", value),
+                ("norandmaps", flag), ("module_blacklist=", module_blacklist),
+                ("nomodule", nomodule)]
+
+    def boot(self) -> None:
+        """Run start_kernel's phases. Raises ``KernelError`` if the kernel panics."""
+        from kmodemu.kernel.cmdline import parse_boot_cmdline
+
+        if self.booted:
+            raise RuntimeError("kernel already booted")
+        self.printk(f"Linux version {self.release} (kmodemu) #1 SMP", KERN_NOTICE)
+        self.printk(f"Kernel command line: {self.saved_command_line}", KERN_NOTICE)
+
+        builtins: list = []
+        for name in self.builtin_names:
+            decl = self.registry.get(name) if self.registry else None
+            if decl is None:
+                raise ValueError(f"built-in module {name!r} is not a known module")
+            builtins.append(self.modules.add_builtin(decl))
+
+        setup = list(self._core_setup())
+        early = dict(self._core_early())
+        for mod in builtins:
+            for bp in mod.decl.boot_params:
+                if bp.early:
+                    early[bp.name] = (lambda v, bp=bp, ctx=mod.ctx: bp.handler(v, ctx))
+                elif bp.handler is None:
+                    setup.append((bp.name, None))
+                else:
+                    setup.append((bp.name, lambda rest, bp=bp, ctx=mod.ctx: bp.handler(rest, ctx)))
+
+        def lookup(pname: str):
+            if "." not in pname:
+                return None
+            mname, _, param = pname.partition(".")
+            mod = self.modules.builtin.get(module_name(mname))
+            if mod is None:
+                return None
+            for key, p in mod.params.items():
+                if key.replace("-", "_") == param.replace("-", "_"):
+                    return p
+            return None
+
+        args = parse_boot_cmdline(self.saved_command_line, early=early, setup=setup, params=lookup)
+        self.init_args = args
+        for line in args.messages:
+            self.printk(line, KERN_WARNING if "invalid" in line or "Unknown" in line else KERN_NOTICE)
+        for mod in builtins:  # module_param values set at boot
+            if mod.ctx is not None:
+                for pname, p in mod.params.items():
+                    setattr(mod.ctx.params, pname, p.value)
+
+        self.printk(f"Memory: {self.mem_bytes >> 10}K available", KERN_INFO)
+        self._attach_mm()
+        if args.panic:
+            self.panic_message = args.panic
+            self.printk(f"Kernel panic - not syncing: {args.panic}", KERN_EMERG)
+            raise KernelError(errno.EINVAL, f"Kernel panic - not syncing: {args.panic}")
+
+        for level in INITCALL_LEVELS:
+            for mod in builtins:
+                if mod.decl.initcall != level or mod.decl.init is None:
+                    continue
+                self.clock.advance_us(1000)
+                ret = mod.decl.init(mod.ctx) or 0
+                if ret < 0:
+                    self.printk(f"initcall {mod.name}_init returned {ret}", KERN_WARNING)
+                self.hook.kmodemu_module_loaded(kernel=self, module=mod)
+        self.clock.advance_us(250_000)
+        prog = args.init or args.rdinit or "/sbin/init"
+        self.printk(f"Run {prog} as init process", KERN_INFO)
+        self.booted = True
+        self.hook.kmodemu_boot_done(kernel=self)
+
+    def _attach_mm(self) -> None:
+        try:
+            from kmodemu.mm import attach
+        except ImportError:  # memory model not present in this build
+            return
+        attach(self)
+
+    # -- services to modules ----------------------------------------------------
+    def request_module(self, name: str) -> int:
+        """``request_module``: run modprobe for a name; the result is modprobe's status."""
+        if len(name) >= MODULE_NAME_LEN:
+            return -errno.ENAMETOOLONG
+        if not self.modprobe_path or self.usermodehelper_modprobe is None:
+            return -errno.ENOENT
+        return self.usermodehelper_modprobe(["-q", "--", name])
+
+    def load_module(self, decl: ModuleDecl, args: str = ""):
+        return self.modules.load(decl, args)
+
+    def module_context(self, name: str) -> ModuleContext | None:
+        mod = self.modules.get(name) or self.modules.builtin.get(module_name(name))
+        return mod.ctx if mod else None

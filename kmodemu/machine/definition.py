@@ -1,0 +1,47 @@
+"""What a machine is made of, before it boots: the data a scenario's header holds."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from kmodemu.kernel.profiles import DEFAULT_PROFILE, get_profile, memparse
+
+
+@dataclass
+class MachineDef:
+    """Kernel profile, command line, RAM, built-in modules and where modules come from.
+
+    ``mem`` is the RAM size (``memparse`` syntax, like ``mem=``); a ``mem=`` on
+    the command line overrides it, as on real hardware. ``root`` names an
+    existing directory to use as the machine's disk (a module tree to test
+    against); by default the machine gets its own.
+    """
+
+    cmdline: str = ""
+    profile: str = DEFAULT_PROFILE
+    release: str | None = None
+    mem: str = "256M"
+    builtin: list[str] = field(default_factory=list)
+    module_path: list[str] = field(default_factory=list)
+    root: str | None = None
+    seed: int = 0
+
+    def validate(self) -> "MachineDef":
+        get_profile(self.profile)
+        memparse(self.mem)
+        return self
+
+    @property
+    def mem_bytes(self) -> int:
+        return memparse(self.mem)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "MachineDef":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown machine field(s): {', '.join(sorted(unknown))}")
+        return cls(**data).validate()

@@ -1,0 +1,1 @@
+"""Memory management: RAM frames, page cache, swap, reclaim and the tmem frontends."""

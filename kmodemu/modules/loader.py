@@ -1,0 +1,401 @@
+"""The module loader: what ``init_module``/``delete_module`` do in the kernel.
+
+Order follows Linux's ``load_module``: blacklist check, modinfo checks and
+taints, "already loaded?", symbol resolution (usage links and references),
+parameters, sysfs, then init. A failing step undoes every earlier one, so a
+failed load leaves the kernel as it was (apart from the log and taints, which
+Linux keeps too).
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Callable
+
+from kmodemu.errors import KernelError
+from kmodemu.kernel.printk import KERN_ERR, KERN_INFO, KERN_WARNING
+from kmodemu.kernel.taint import Taint
+from kmodemu.modules.declaration import ModuleDecl
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kmodemu.kernel.kernel import Kernel
+    from kmodemu.kernel.params import Param
+
+MODULE_NAME_LEN = 56
+GPL_COMPATIBLE = {"GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL",
+                  "Dual MIT/GPL", "Dual MPL/GPL"}
+STATE_TEXT = {"coming": "Loading", "live": "Live", "going": "Unloading"}
+
+
+def module_name(name: str) -> str:
+    """kbuild's module name: ``-`` becomes ``_``."""
+    return name.replace("-", "_")
+
+
+class ModuleParams(SimpleNamespace):
+    """Attribute access to a module's parameter values (``ctx.params.zcache_comp_name``)."""
+
+
+@dataclass
+class Module:
+    """A module in the kernel's list (or a built-in's runtime record)."""
+
+    decl: ModuleDecl
+    name: str
+    builtin: bool = False
+    state: str = "coming"
+    params: dict[str, "Param"] = field(default_factory=dict)
+    holders: list[str] = field(default_factory=list)   # modules using our symbols
+    uses: list[str] = field(default_factory=list)      # modules whose symbols we use
+    refs: int = 0                                       # try_module_get and symbol_get references
+    taint: Taint = field(default_factory=Taint)
+    symbols: dict[str, Any] = field(default_factory=dict)
+    ctx: "ModuleContext | None" = None
+
+    @property
+    def refcnt(self) -> int:
+        """The user-visible reference count (the kernel's count minus one)."""
+        return len(self.holders) + self.refs + (1 if self.state == "coming" else 0)
+
+    @property
+    def size(self) -> int:
+        return self.decl.size
+
+    @property
+    def permanent(self) -> bool:
+        return self.decl.permanent
+
+
+class ModuleContext:
+    """What a module's code sees of the kernel: ``THIS_MODULE`` plus the kernel API.
+
+    Resources registered through ``on_cleanup`` are released in reverse order
+    when init fails or the module is unloaded.
+    """
+
+    def __init__(self, kernel: "Kernel", module: Module):
+        self.kernel = kernel
+        self.module = module
+        self.name = module.name
+        self.builtin = module.builtin
+        self.params = ModuleParams(**{n: p.value for n, p in module.params.items()})
+        self.state = SimpleNamespace()
+        self._cleanups: list[Callable[[], None]] = []
+
+    def printk(self, text: str, level: int = KERN_INFO) -> None:
+        self.kernel.printk(text, level)
+
+    def on_cleanup(self, fn: Callable[[], None]) -> None:
+        self._cleanups.append(fn)
+
+    def run_cleanups(self) -> None:
+        while self._cleanups:
+            self._cleanups.pop()()
+
+    def export(self, symbol: str, value: Any) -> None:
+        """Bind the value of a symbol the declaration exports."""
+        if symbol not in self.module.decl.exports:
+            raise ValueError(f"{self.name}: {symbol} is not in the declaration's exports")
+        self.module.symbols[symbol] = value
+
+    def symbol_value(self, symbol: str) -> Any:
+        """The value of a symbol resolved at load (a ``requires`` entry)."""
+        return self.kernel.modules.symbol_value(symbol)
+
+    def symbol_get(self, symbol: str) -> Any:
+        """``symbol_get``: the value and a reference on its owner, or None."""
+        return self.kernel.modules.symbol_get(symbol)
+
+    def symbol_put(self, symbol: str) -> None:
+        self.kernel.modules.symbol_put(symbol)
+
+    def request_module(self, name: str) -> int:
+        return self.kernel.request_module(name)
+
+    def debugfs(self, directory: str, counters: Callable[[], Any]) -> None:
+        """Publish ``counters().items()`` as read-only files under /sys/kernel/debug/<dir>/."""
+        self.kernel.debugfs_counters(directory, counters)
+        self.on_cleanup(lambda: self.kernel.vfs.remove(f"/sys/kernel/debug/{directory}"))
+
+
+class ModuleLoader:
+    """The kernel's module list, symbol table and load/unload paths."""
+
+    def __init__(self, kernel: "Kernel"):
+        self.kernel = kernel
+        self._modules: list[Module] = []          # newest first, like the kernel's list
+        self.builtin: dict[str, Module] = {}
+        self._symbols: dict[str, str] = {}        # symbol -> owning module name ("" = vmlinux)
+        self.core_symbols: dict[str, Any] = {}
+        self.blacklist: set[str] = set()
+        self.modules_disabled = False
+
+    # -- queries ----------------------------------------------------------------
+    def get(self, name: str) -> Module | None:
+        name = module_name(name)
+        for m in self._modules:
+            if m.name == name:
+                return m
+        return None
+
+    def loaded(self) -> list[Module]:
+        return list(self._modules)
+
+    def is_builtin(self, name: str) -> bool:
+        return module_name(name) in self.builtin
+
+    def owner_of(self, symbol: str) -> str | None:
+        return self._symbols.get(symbol)
+
+    def export_core(self, symbol: str, value: Any) -> None:
+        """A symbol vmlinux exports (frontend registration functions and the like)."""
+        self._symbols[symbol] = ""
+        self.core_symbols[symbol] = value
+
+    def symbol_value(self, symbol: str) -> Any:
+        owner = self._symbols.get(symbol)
+        if owner is None:
+            return None
+        if owner == "":
+            return self.core_symbols.get(symbol)
+        mod = self.get(owner) or self.builtin.get(owner)
+        return mod.symbols.get(symbol) if mod else None
+
+    def symbol_get(self, symbol: str) -> Any:
+        owner = self._symbols.get(symbol)
+        if owner is None:
+            return None
+        mod = self.get(owner) if owner else None
+        if mod is not None:
+            if mod.state != "live":
+                return None
+            mod.refs += 1
+        return self.symbol_value(symbol)
+
+    def symbol_put(self, symbol: str) -> None:
+        owner = self._symbols.get(symbol)
+        mod = self.get(owner) if owner else None
+        if mod is not None and mod.refs > 0:
+            mod.refs -= 1
+
+    # -- sysfs ------------------------------------------------------------------
+    def _sysfs_params(self, mod: Module) -> None:
+        from kmodemu.errors import KernelError as _KE  # noqa: F401  (documented errors)
+        base = f"/sys/module/{mod.name}/parameters"
+        for name, param in mod.params.items():
+            perm = param.spec.perm
+            if not perm:
+                continue
+
+            def write(text: str, _p=param) -> None:
+                _p.write_sysfs(text)
+                if mod.ctx is not None:
+                    setattr(mod.ctx.params, _p.spec.name, _p.value)
+
+            self.kernel.vfs.add_file(f"{base}/{name}", param.get,
+                                     write if perm & 0o222 else None, perm)
+
+    def _sysfs_module(self, mod: Module) -> None:
+        vfs, base = self.kernel.vfs, f"/sys/module/{mod.name}"
+        vfs.mkdir(f"{base}/holders")
+        vfs.add_file(f"{base}/initstate", lambda: mod.state + "\n")
+        vfs.add_file(f"{base}/refcnt", lambda: f"{mod.refcnt}\n")
+        vfs.add_file(f"{base}/coresize", lambda: f"{mod.size}\n")
+        vfs.add_file(f"{base}/taint", lambda: mod.taint.letters() + "\n")
+        if mod.decl.version:
+            vfs.add_value(f"{base}/version", mod.decl.version)
+
+    # -- load -------------------------------------------------------------------
+    def _check_modinfo(self, mod: Module) -> None:
+        k, decl = self.kernel, mod.decl
+        if decl.out_of_tree and mod.taint.add("O") and k.taint.add("O"):
+            k.printk(f"{mod.name}: loading out-of-tree module taints kernel.", KERN_WARNING)
+        elif decl.out_of_tree:
+            k.taint.add("O")
+        if decl.staging:
+            mod.taint.add("C")
+            k.taint.add("C")
+            k.printk(f"{mod.name}: module is from the staging directory, "
+                     "the quality is unknown, you have been warned.", KERN_WARNING)
+        if decl.license not in GPL_COMPATIBLE:
+            mod.taint.add("P")
+            if k.taint.add("P"):
+                k.printk(f"{mod.name}: module license '{decl.license or 'unspecified'}' taints kernel.",
+                         KERN_WARNING)
+                k.printk("Disabling lock debugging due to kernel taint", KERN_WARNING)
+
+    def _resolve(self, mod: Module) -> None:
+        missing = [s for s in mod.decl.requires if s not in self._symbols]
+        if missing:
+            for s in missing:
+                self.kernel.printk(f"{mod.name}: Unknown symbol {s} (err -2)", KERN_WARNING)
+            raise KernelError(errno.ENOENT)
+        for s in mod.decl.requires:
+            owner_name = self._symbols[s]
+            if not owner_name:
+                continue
+            owner = self.get(owner_name)
+            if owner is None or owner_name in mod.uses:
+                continue
+            mod.uses.append(owner_name)
+            owner.holders.insert(0, mod.name)
+            self.kernel.vfs.add_value(f"/sys/module/{owner_name}/holders/{mod.name}", "")
+
+    def _drop_usage(self, mod: Module) -> None:
+        for owner_name in mod.uses:
+            owner = self.get(owner_name)
+            if owner and mod.name in owner.holders:
+                owner.holders.remove(mod.name)
+                self.kernel.vfs.remove(f"/sys/module/{owner_name}/holders/{mod.name}")
+        mod.uses.clear()
+
+    def _make_params(self, decl: ModuleDecl) -> dict[str, "Param"]:
+        from kmodemu.kernel.params import Param
+        return {p.name: Param(p) for p in decl.params}
+
+    def load(self, decl: ModuleDecl, args: str = "") -> Module:
+        """``init_module``: raise ``KernelError`` with the errno the syscall would return."""
+        k = self.kernel
+        if self.modules_disabled:
+            raise KernelError(errno.EPERM)
+        if decl.plugin and k.registry is not None:
+            plugin_decl = k.registry.get(decl.plugin)
+            if plugin_decl is not None:
+                decl = plugin_decl
+        name = module_name(decl.name)
+        if len(name) >= MODULE_NAME_LEN:
+            raise KernelError(errno.ENAMETOOLONG)
+        if name in self.blacklist:
+            k.printk(f"Module {name} is blacklisted", KERN_ERR)
+            raise KernelError(errno.EPERM)
+        existing = self.get(name)
+        if existing is not None:
+            raise KernelError(errno.EEXIST if existing.state == "live" else errno.EBUSY)
+        if name in self.builtin:
+            # Linux would fail later on the duplicate exports; kmodemu says it at once.
+            raise KernelError(errno.EEXIST)
+        dup = [s for s in decl.exports if s in self._symbols]
+        if dup:
+            k.printk(f"{name}: exports duplicate symbol {dup[0]} (owned by "
+                     f"{self._symbols[dup[0]] or 'kernel'})", KERN_ERR)
+            raise KernelError(errno.ENOEXEC)
+
+        mod = Module(decl=decl, name=name, params=self._make_params(decl))
+        self._check_modinfo(mod)
+        self._modules.insert(0, mod)
+        try:
+            self._resolve(mod)
+            self._apply_args(mod, args)
+            self._sysfs_module(mod)
+            self._sysfs_params(mod)
+            for s in decl.exports:
+                self._symbols[s] = name
+            k.clock.advance_us(500)
+            self._run_init(mod)
+        except BaseException:
+            self._discard(mod)
+            raise
+        mod.state = "live"
+        k.hook.kmodemu_module_loaded(kernel=k, module=mod)
+        return mod
+
+    def _apply_args(self, mod: Module, args: str) -> None:
+        from kmodemu.kernel.params import parse_args
+        k = self.kernel
+
+        def unknown(pname: str, value: str | None) -> int:
+            k.printk(f"{mod.name}: unknown parameter '{pname}' ignored", KERN_WARNING)
+            return 0
+
+        err, rest = parse_args(mod.name, args, mod.params, unknown=unknown,
+                               printk=lambda m: k.printk(m, KERN_ERR))
+        if rest:
+            k.printk(f"{mod.name}: parameters '{rest}' after `--' ignored", KERN_WARNING)
+        if err:
+            raise KernelError(-err)
+
+    def _run_init(self, mod: Module) -> None:
+        ctx = ModuleContext(self.kernel, mod)
+        mod.ctx = ctx
+        if mod.decl.init is None:
+            return
+        try:
+            ret = mod.decl.init(ctx) or 0
+        except KernelError as e:
+            ret = -e.errno
+        if ret < 0:
+            ctx.run_cleanups()
+            raise KernelError(-ret)
+        if ret > 0:
+            self.kernel.printk(f"{mod.name}: init suspiciously returned {ret}, "
+                               "it should follow 0/-E convention", KERN_WARNING)
+
+    def _discard(self, mod: Module) -> None:
+        mod.state = "going"
+        self._drop_usage(mod)
+        for s in mod.decl.exports:
+            if self._symbols.get(s) == mod.name:
+                del self._symbols[s]
+        if mod in self._modules:
+            self._modules.remove(mod)
+        self.kernel.vfs.remove(f"/sys/module/{mod.name}")
+
+    # -- unload -----------------------------------------------------------------
+    def unload(self, name: str, *, force: bool = False) -> None:
+        """``delete_module``: the kernel's checks, in its order."""
+        if self.modules_disabled:
+            raise KernelError(errno.EPERM)
+        mod = self.get(name)
+        if mod is None:
+            raise KernelError(errno.ENOENT)
+        if mod.holders:
+            raise KernelError(errno.EWOULDBLOCK)
+        if mod.state != "live":
+            raise KernelError(errno.EBUSY)
+        if mod.permanent and not force:
+            raise KernelError(errno.EBUSY)
+        if mod.refs and not force:
+            raise KernelError(errno.EWOULDBLOCK)
+        if force:
+            self.kernel.taint.add("R")
+        mod.state = "going"
+        if mod.decl.exit is not None and mod.ctx is not None:
+            mod.decl.exit(mod.ctx)
+        if mod.ctx is not None:
+            mod.ctx.run_cleanups()
+        self._discard(mod)
+        self.kernel.clock.advance_us(200)
+        self.kernel.hook.kmodemu_module_unloaded(kernel=self.kernel, name=mod.name)
+
+    # -- built-in ---------------------------------------------------------------
+    def add_builtin(self, decl: ModuleDecl) -> Module:
+        """Record a built-in module: its params live under /sys/module if visible."""
+        name = module_name(decl.name)
+        mod = Module(decl=decl, name=name, builtin=True, state="live",
+                     params=self._make_params(decl) if decl.extra.get("builtin_params", True) else {})
+        mod.ctx = ModuleContext(self.kernel, mod)
+        self.builtin[name] = mod
+        for s in decl.exports:
+            self._symbols[s] = name
+        if any(p.spec.perm for p in mod.params.values()) or decl.version:
+            if decl.version:
+                self.kernel.vfs.add_value(f"/sys/module/{name}/version", decl.version)
+            self._sysfs_params(mod)
+        return mod
+
+    # -- /proc/modules ----------------------------------------------------------
+    def proc_modules(self) -> str:
+        lines = []
+        for m in self._modules:
+            users = "".join(f"{h}," for h in m.holders)
+            if m.permanent:
+                users += "[permanent],"
+            taints = m.taint.letters()
+            if taints and m.state != "live":
+                taints += "+" if m.state == "coming" else "-"
+            tail = f" ({taints})" if taints else ""
+            lines.append(f"{m.name} {m.size} {m.refcnt} {users or '-'} "
+                         f"{STATE_TEXT[m.state]} 0x0000000000000000{tail}\n")
+        return "".join(lines)
