@@ -1,0 +1,1 @@
+"""The emulated kernel: command line, parameters, module loader."""
