@@ -26,8 +26,7 @@ class PseudoFile:
 
 
 def _norm(path: str) -> str:
-    path = posixpath.normpath("/" + path.strip())
-    return "/" if path == "//" else path
+    return posixpath.normpath("/" + path.strip().lstrip("/"))
 
 
 class PseudoFS:

@@ -182,7 +182,6 @@ class ModuleLoader:
 
     # -- sysfs ------------------------------------------------------------------
     def _sysfs_params(self, mod: Module) -> None:
-        from kmodemu.errors import KernelError as _KE  # noqa: F401  (documented errors)
         base = f"/sys/module/{mod.name}/parameters"
         for name, param in mod.params.items():
             perm = param.spec.perm
@@ -190,7 +189,8 @@ class ModuleLoader:
                 continue
 
             def write(text: str, _p=param) -> None:
-                _p.write_sysfs(text)
+                _p.write_sysfs(text, lambda m: self.kernel.printk(m, KERN_ERR),
+                               lambda: self.kernel.taint.add("U"))
                 if mod.ctx is not None:
                     setattr(mod.ctx.params, _p.spec.name, _p.value)
 
@@ -310,7 +310,8 @@ class ModuleLoader:
             return 0
 
         err, rest = parse_args(mod.name, args, mod.params, unknown=unknown,
-                               printk=lambda m: k.printk(m, KERN_ERR))
+                               printk=lambda m: k.printk(m, KERN_ERR),
+                               taint=lambda: k.taint.add("U"))
         if rest:
             k.printk(f"{mod.name}: parameters '{rest}' after `--' ignored", KERN_WARNING)
         if err:

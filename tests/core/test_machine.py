@@ -1,0 +1,108 @@
+"""Persistent machines: journal images, resume by replay, damaged images, the CLI."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from kmodemu.cli import main
+from kmodemu.machine import Machine, MachineDef, MachineError
+
+
+def test_in_memory_machine_runs_console_commands():
+    with Machine(MachineDef(cmdline="quiet")) as m:
+        assert m.capture(["cat", "/proc/cmdline"]) == (0, "quiet\n", "")
+        assert m.capture(["uname", "-r"]) == (0, "3.10.0-kmodemu\n", "")
+        rc, out, err = m.capture(["cat", "/proc/nope"])
+        assert (rc, out, err) == (1, "", "cat: /proc/nope: No such file or directory\n")
+        rc, _, err = m.capture(["no-such-command"])
+        assert rc == 2 and "No such command 'no-such-command'" in err
+
+
+def test_profile_39_has_its_release():
+    with Machine(MachineDef(profile="3.9")) as m:
+        assert m.capture(["uname", "-r"])[1] == "3.9.0-kmodemu\n"
+
+
+def test_resume_replays_the_journal(tmp_path):
+    path = tmp_path / "m"
+    m = Machine.create(path, MachineDef(cmdline="loglevel=3"))
+    m.kernel.printk("before")  # not a console command: not journaled
+    assert m.capture(["dmesg", "-C"])[0] == 0
+    assert m.capture(["dmesg"]) == (0, "", "")
+    data = json.loads((path / "machine.json").read_text())
+    assert data["format"] == "kmodemu-machine" and data["version"] == 1
+    assert data["journal"] == [["dmesg", "-C"]]
+    again = Machine.open(path)
+    assert again.capture(["dmesg"]) == (0, "", "")
+    assert again.kernel.clock.ns == m.kernel.clock.ns
+
+
+def test_readonly_commands_are_not_journaled(tmp_path):
+    m = Machine.create(tmp_path / "m", MachineDef())
+    m.capture(["cat", "/proc/cmdline"])
+    m.capture(["dmesg"])
+    assert m.journal == []
+
+
+def test_damaged_and_foreign_images_are_refused_and_kept(tmp_path):
+    path = tmp_path / "m"
+    path.mkdir()
+    (path / "machine.json").write_text("{not json")
+    with pytest.raises(MachineError, match="damaged machine image"):
+        Machine.open(path)
+    assert (path / "machine.json").read_text() == "{not json"
+    (path / "machine.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(MachineError, match="not a kmodemu machine image"):
+        Machine.open(path)
+    with pytest.raises(MachineError, match="not a kmodemu machine image"):
+        Machine.create(path, MachineDef(), force=True)
+    (path / "machine.json").write_text(json.dumps({"format": "kmodemu-machine", "version": 99}))
+    with pytest.raises(MachineError, match="version 99 is not supported"):
+        Machine.open(path)
+
+
+def test_create_refuses_to_replace_without_force(tmp_path):
+    path = tmp_path / "m"
+    Machine.create(path, MachineDef())
+    with pytest.raises(MachineError, match="already exists"):
+        Machine.create(path, MachineDef())
+    Machine.create(path, MachineDef(cmdline="quiet"), force=True)
+    assert Machine.open(path).kernel.saved_command_line == "quiet"
+
+
+def test_bad_definitions():
+    with pytest.raises(ValueError, match="unknown kernel profile"):
+        MachineDef(profile="2.6").validate()
+    with pytest.raises(ValueError, match="invalid size"):
+        MachineDef(mem="lots").validate()
+    with pytest.raises(ValueError, match="unknown machine field"):
+        MachineDef.from_dict({"cmdline": "", "colour": "red"})
+
+
+def test_cli_boot_then_commands_persist(tmp_path):
+    r = CliRunner()
+    md = str(tmp_path / "m")
+    res = r.invoke(main, ["--machine", md, "boot", "--cmdline", "quiet foo=1", "--profile", "3.9"])
+    assert res.exit_code == 0, res.output
+    assert res.output == f"Booted 3.9.0-kmodemu (3.9) in {md}\n"
+    res = r.invoke(main, ["--machine", md, "cat", "/proc/cmdline"])
+    assert (res.exit_code, res.output) == (0, "quiet foo=1\n")
+    res = r.invoke(main, ["--machine", md, "boot"])
+    assert res.exit_code == 1 and "already exists" in res.output
+    res = r.invoke(main, ["--machine", md, "boot", "--mem", "huge"])
+    assert res.exit_code == 1 and "invalid size 'huge'" in res.output
+
+
+def test_cli_boots_a_default_machine_on_first_use(tmp_path, monkeypatch):
+    monkeypatch.setenv("KMODEMU_MACHINE", str(tmp_path / "auto"))
+    res = CliRunner().invoke(main, ["uname", "-r"])
+    assert (res.exit_code, res.output) == (0, "3.10.0-kmodemu\n")
+    assert (tmp_path / "auto" / "machine.json").exists()
+
+
+def test_cli_help_lists_machine_commands():
+    res = CliRunner().invoke(main, ["--help"])
+    assert res.exit_code == 0
+    for name in ("boot", "dmesg", "cat", "shell"):
+        assert name in res.output
