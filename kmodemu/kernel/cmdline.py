@@ -60,19 +60,17 @@ def next_arg(s: str, pos: int = 0) -> tuple[str, str | None, int]:
             in_quote = not in_quote
         end += 1
     word = s[start:end]
-    # Index (into word) of the last character, which both quote rules may cut.
-    cut_last = False
+    # The C code cuts the word's last character when it is a quote closing
+    # a quoted value or a quoted word; a cut value never ends before it starts.
     if equals:
         name = word[:equals]
         value_start = equals + 1
-        if word[value_start:value_start + 1] == '"':
+        value_quoted = word[value_start:value_start + 1] == '"'
+        if value_quoted:
             value_start += 1
-            if word.endswith('"'):
-                cut_last = True
-        if quoted and word.endswith('"'):
-            cut_last = True
-        value_end = len(word) - 1 if cut_last else len(word)
-        # A cut quote that is the value's own opening quote leaves "".
+        value_end = len(word)
+        if (value_quoted or quoted) and word.endswith('"'):
+            value_end -= 1
         value: str | None = word[value_start:max(value_start, value_end)]
     else:
         name = word[:-1] if quoted and word.endswith('"') else word
