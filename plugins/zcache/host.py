@@ -1,0 +1,390 @@
+"""The zcache host: tmem + compressor + allocator, and the two frontend shims.
+
+``ZcacheHost`` owns one tmem instance (LOCAL_CLIENT plus remote clients), one
+compressor and one allocator (zbud, or zsmalloc beyond Linux).  The frontends
+call ``host.cleancache_ops`` and ``host.frontswap_ops``: plain objects with
+plain methods, handed out once and called per page with no hook dispatch in
+between (§4.5 of the reference; per-page pluggy would cost 1.1x the codec).
+
+Return values follow zcache: 0 for success, -1 for a miss or an ignored call,
+-ENOMEM (-12) when the allocator refused the page, -ERANGE (-34) for a
+frontswap store of a page that was never active.
+"""
+
+from __future__ import annotations
+
+from .compress import Compressor, get_compressor
+from .counters import Counters
+from .tmem import (
+    LOCAL_CLIENT,
+    MAX_INDEX,
+    MAX_POOLS_PER_CLIENT,
+    TMEM_POOL_PERSIST,
+    Pool,
+    Tmem,
+    oid_from_key,
+)
+from .zpool import PAGE_SIZE, ZERO_FILLED, FrameAllocator, pack_handle_tail
+
+ENOMEM = 12
+ERANGE = 34
+
+#: frontswap offsets are split into 256 objects per swap type
+SWIZ_BITS = 8
+SWIZ_MASK = (1 << SWIZ_BITS) - 1
+
+ZERO_PAGE = bytes(PAGE_SIZE)
+
+ZPOOLS = ("zbud", "zsmalloc")
+
+
+class ZcacheBug(RuntimeError):
+    """A condition on which the kernel would BUG() (e.g. init_fs with a foreign page size)."""
+
+
+class ZcachePamops:
+    """The pampd operations tmem calls back: decompress, and free into the allocator."""
+
+    __slots__ = ("zpool", "decompress")
+
+    def __init__(self, zpool, decompress):
+        self.zpool = zpool
+        self.decompress = decompress
+
+    def get_data(self, pampd: int, pool: Pool) -> bytes | None:
+        if pampd < 0:  # ZERO_FILLED
+            return ZERO_PAGE
+        buf = self.zpool.read(pampd)
+        if buf is None:
+            return None
+        return self.decompress(buf)
+
+    def get_data_and_free(self, pampd: int, pool: Pool) -> bytes | None:
+        zpool = self.zpool
+        if pampd < 0:
+            zpool.free(pampd, not pool.persistent)
+            return ZERO_PAGE
+        buf = zpool.read(pampd)
+        data = None if buf is None else self.decompress(buf)
+        zpool.free(pampd, not pool.persistent)
+        return data
+
+    def free(self, pampd: int, pool: Pool) -> None:
+        self.zpool.free(pampd, not pool.persistent)
+
+
+class ZcacheHost:
+    """One zcache instance: what ``zcache_init`` builds, minus registration.
+
+    ``frames`` hands out page frames (``alloc() -> pfn | None``, ``free(pfn)``);
+    ``compressor`` is a :class:`Compressor` or a name for ``get_compressor``
+    (``LookupError`` when unsupported).  The flags are the module/boot
+    parameters of §4.2 that act per page.
+    """
+
+    def __init__(
+        self,
+        frames: FrameAllocator,
+        compressor: Compressor | str = "zstd",
+        *,
+        zpool: str = "zbud",
+        counters: Counters | None = None,
+        disable_cleancache_ignore_nonactive: bool = False,
+        disable_frontswap_ignore_nonactive: bool = False,
+        frontswap_has_exclusive_gets: bool = True,
+    ):
+        if isinstance(compressor, str):
+            compressor = get_compressor(compressor)
+        self.compressor = compressor
+        self.counters = counters if counters is not None else Counters()
+        zc = self.counters.zcache
+        self.pamops = ZcachePamops(None, compressor.decompress)
+        self.tmem = Tmem(self.pamops, zc)
+        if zpool == "zbud":
+            from .zbud import ZbudPool
+
+            self.zpool = ZbudPool(frames, zc, self.counters.zbud, self.tmem.flush_handle)
+        elif zpool == "zsmalloc":
+            from .zsmalloc import ZsmallocPool
+
+            self.zpool = ZsmallocPool(frames, zc, self.counters.zbud, self.tmem.flush_handle)
+        else:
+            raise LookupError(f"zpool {zpool!r} not supported (choose from {', '.join(ZPOOLS)})")
+        self.pamops.zpool = self.zpool
+        #: when set, every put becomes a flush (zcache_freeze; never set in 3.10)
+        self.freeze = False
+        self.cleancache_ops = CleancacheOps(self, disable_cleancache_ignore_nonactive)
+        self.frontswap_ops = FrontswapOps(self, disable_frontswap_ignore_nonactive,
+                                          frontswap_has_exclusive_gets)
+
+    # ------------------------------------------------ flags the glue may set
+
+    @property
+    def frontswap_has_exclusive_gets(self) -> bool:
+        return self.frontswap_ops.exclusive_gets
+
+    @frontswap_has_exclusive_gets.setter
+    def frontswap_has_exclusive_gets(self, value: bool) -> None:
+        self.frontswap_ops.exclusive_gets = bool(value)
+
+    @property
+    def frontswap_poolid(self) -> int:
+        return self.frontswap_ops.poolid
+
+    # ------------------------------------------------ tmem by numbers (zcache_*_page)
+
+    def new_pool(self, cli_id: int = LOCAL_CLIENT, flags: int = 0) -> int:
+        """zcache_new_pool: the lowest free pool id, or -1."""
+        return self.tmem.new_pool(cli_id, flags)
+
+    def destroy_pool(self, cli_id: int, pool_id: int) -> int:
+        if pool_id < 0:
+            return -1
+        return self.tmem.destroy_pool(cli_id, pool_id)
+
+    def put_page(self, cli_id: int, pool_id: int, oid: int, index: int, data: bytes) -> int:
+        """zcache_put_page: 0, -1 (no pool, frozen) or -ENOMEM (refused)."""
+        pool = self.tmem.get_pool(cli_id, pool_id)
+        if pool is None:
+            return -1
+        return _put(self, pool, oid, index, data, None)
+
+    def get_page(self, cli_id: int, pool_id: int, oid: int, index: int,
+                 get_and_free: int) -> bytes | None:
+        """zcache_get_page: the page bytes or None."""
+        pool = self.tmem.get_pool(cli_id, pool_id)
+        if pool is None or not pool.objs:
+            return None
+        return self.tmem.get(pool, oid, index, get_and_free)
+
+    def flush_page(self, cli_id: int, pool_id: int, oid: int, index: int) -> int:
+        zc = self.counters.zcache
+        zc.flush_total += 1
+        pool = self.tmem.get_pool(cli_id, pool_id)
+        ret = -1
+        if pool is not None and pool.objs:
+            ret = self.tmem.flush_page(pool, oid, index)
+        if ret >= 0:
+            zc.flush_found += 1
+        return ret
+
+    def flush_object(self, cli_id: int, pool_id: int, oid: int) -> int:
+        zc = self.counters.zcache
+        zc.flobj_total += 1
+        pool = self.tmem.get_pool(cli_id, pool_id)
+        ret = -1
+        if pool is not None and pool.objs:
+            ret = self.tmem.flush_object(pool, oid)
+        if ret >= 0:
+            zc.flobj_found += 1
+        return ret
+
+    # ------------------------------------------------------------ shrinker
+
+    def shrink(self, nr_to_keep_frames: int, lru: tuple[int, int, int, int] | None = None) -> int:
+        """Evict ephemeral frames until at most ``nr_to_keep_frames`` are left.
+
+        ``lru`` = (active_file, inactive_file, active_anon, inactive_anon) page
+        counts, recorded in the ``last_*_pageframes`` counters as the kernel's
+        shrinker samples them.  Returns the frames given back to RAM.
+        """
+        if lru is not None:
+            zc = self.counters.zcache
+            (zc.last_active_file_pageframes, zc.last_inactive_file_pageframes,
+             zc.last_active_anon_pageframes, zc.last_inactive_anon_pageframes) = lru
+        return self.zpool.shrink(max(0, nr_to_keep_frames))
+
+    # --------------------------------------------------------------- stats
+
+    def stats(self) -> dict[str, float]:
+        """zpages held, frames used, compressed bytes, and the two ratios for the demo."""
+        zc = self.counters.zcache
+        zpages = zc.eph_zpages + zc.pers_zpages
+        zbytes = zc.eph_zbytes + zc.pers_zbytes
+        frames = self.zpool.pageframes
+        return {
+            "zpages": zpages,
+            "zero_filled_pages": zc.zero_filled_pages,
+            "pageframes": frames,
+            "zbytes": zbytes,
+            "compression_ratio": (zpages * PAGE_SIZE / zbytes) if zbytes else 0.0,
+            "pages_per_frame": (zpages / frames) if frames else 0.0,
+        }
+
+    def check(self) -> None:
+        """Assert tmem, allocator and counters agree (tests)."""
+        self.tmem.check()
+        self.zpool.check()
+        zc = self.counters.zcache
+        eph = pers = zero = 0
+        for pool in self.tmem.pools():
+            n = pool.page_count()
+            if pool.persistent:
+                pers += n
+            else:
+                eph += n
+            zero += sum(1 for obj in pool.objs.values() for p in obj.values() if p == ZERO_FILLED)
+        assert zc.eph_zpages == eph, (zc.eph_zpages, eph)
+        assert zc.pers_zpages == pers, (zc.pers_zpages, pers)
+        assert zc.zero_filled_pages == zero, (zc.zero_filled_pages, zero)
+
+
+def _put(host: ZcacheHost, pool: Pool, oid: int, index: int, data: bytes,
+         th_head: bytes | None) -> int:
+    """zcache_put_page + pampd creation: zero check, compress, allocate, tmem_put.
+
+    ``th_head`` is the 24-byte oid as stored in the handle, when the caller
+    already has it (a cleancache filekey).
+    """
+    if host.freeze:
+        host.counters.zcache.put_to_flush += 1
+        if pool.objs:
+            host.tmem.flush_page(pool, oid, index)
+        return -1
+    eph = not pool.persistent
+    zpool = host.zpool
+    if data == ZERO_PAGE:
+        pampd = zpool.create_zero(eph)
+    else:
+        if th_head is None:
+            th_head = oid.to_bytes(24, "little")
+        pampd = zpool.create(eph, host.compressor.compress(data),
+                             th_head + pack_handle_tail(index, pool.pool_id, pool.client.cli_id))
+        if pampd is None:
+            zc = host.counters.zcache
+            if eph:
+                zc.failed_eph_puts += 1
+            else:
+                zc.failed_pers_puts += 1
+            return -ENOMEM
+    host.tmem.put(pool, oid, index, pampd)
+    return 0
+
+
+class CleancacheOps:
+    """struct cleancache_ops of zcache: ephemeral pools of LOCAL_CLIENT."""
+
+    __slots__ = ("host", "tmem", "pools", "zc", "disable_ignore_nonactive")
+
+    def __init__(self, host: ZcacheHost, disable_ignore_nonactive: bool = False):
+        self.host = host
+        self.tmem = host.tmem
+        self.pools = host.tmem.local.pools
+        self.zc = host.counters.zcache
+        self.disable_ignore_nonactive = disable_ignore_nonactive
+
+    def init_fs(self, pagesize: int) -> int:
+        if pagesize != PAGE_SIZE:
+            raise ZcacheBug(f"zcache: init_fs with pagesize {pagesize}")
+        return self.tmem.new_pool(LOCAL_CLIENT, 0)
+
+    def init_shared_fs(self, uuid: bytes, pagesize: int) -> int:
+        """Shared pools are unsupported: a private ephemeral pool, uuid ignored."""
+        if pagesize != PAGE_SIZE:
+            raise ZcacheBug(f"zcache: init_shared_fs with pagesize {pagesize}")
+        return self.tmem.new_pool(LOCAL_CLIENT, 0)
+
+    def put_page(self, pool_id: int, key: bytes, index: int, page) -> None:
+        if not self.disable_ignore_nonactive and not page.was_active:
+            self.zc.eph_nonactive_puts_ignored += 1
+            return
+        if index > MAX_INDEX or not 0 <= pool_id < MAX_POOLS_PER_CLIENT:
+            return
+        pool = self.pools[pool_id]
+        if pool is None:
+            return
+        if len(key) == 24:
+            _put(self.host, pool, int.from_bytes(key, "little"), index, page.data, key)
+        else:
+            _put(self.host, pool, oid_from_key(key), index, page.data, None)
+
+    def get_page(self, pool_id: int, key: bytes, index: int, page) -> int:
+        if index > MAX_INDEX or not 0 <= pool_id < MAX_POOLS_PER_CLIENT:
+            return -1
+        pool = self.pools[pool_id]
+        if pool is None or not pool.objs:
+            return -1
+        data = self.tmem.get(pool, int.from_bytes(key, "little"), index, 0)
+        if data is None:
+            return -1
+        page.data = data
+        page.was_active = True
+        return 0
+
+    def invalidate_page(self, pool_id: int, key: bytes, index: int) -> None:
+        if index > MAX_INDEX:
+            return
+        self.host.flush_page(LOCAL_CLIENT, pool_id, int.from_bytes(key, "little"), index)
+
+    def invalidate_inode(self, pool_id: int, key: bytes) -> None:
+        self.host.flush_object(LOCAL_CLIENT, pool_id, int.from_bytes(key, "little"))
+
+    def invalidate_fs(self, pool_id: int) -> None:
+        if pool_id >= 0:
+            self.host.destroy_pool(LOCAL_CLIENT, pool_id)
+
+
+class FrontswapOps:
+    """struct frontswap_ops of zcache: one persistent pool for every swap type."""
+
+    __slots__ = ("host", "tmem", "pools", "zc", "disable_ignore_nonactive",
+                 "exclusive_gets", "poolid")
+
+    def __init__(self, host: ZcacheHost, disable_ignore_nonactive: bool = False,
+                 exclusive_gets: bool = True):
+        self.host = host
+        self.tmem = host.tmem
+        self.pools = host.tmem.local.pools
+        self.zc = host.counters.zcache
+        self.disable_ignore_nonactive = disable_ignore_nonactive
+        self.exclusive_gets = exclusive_gets
+        #: zcache_frontswap_poolid: -1 until the first init
+        self.poolid = -1
+
+    def init(self, type: int) -> None:
+        if self.poolid < 0:
+            self.poolid = self.tmem.new_pool(LOCAL_CLIENT, TMEM_POOL_PERSIST)
+
+    def _pool(self) -> Pool | None:
+        poolid = self.poolid
+        if 0 <= poolid < MAX_POOLS_PER_CLIENT:
+            return self.pools[poolid]
+        return None  # -1 seen as u16 65535: no such pool
+
+    def store(self, type: int, offset: int, page) -> int:
+        if not self.disable_ignore_nonactive and not page.was_active:
+            self.zc.pers_nonactive_puts_ignored += 1
+            return -ERANGE
+        if offset > MAX_INDEX:
+            return -1
+        pool = self._pool()
+        if pool is None:
+            return -1
+        return _put(self.host, pool, (type << SWIZ_BITS) | (offset & SWIZ_MASK),
+                    offset >> SWIZ_BITS, page.data, None)
+
+    def load(self, type: int, offset: int, page) -> int:
+        if offset > MAX_INDEX:
+            return -1
+        pool = self._pool()
+        if pool is None or not pool.objs:
+            return -1
+        data = self.tmem.get(pool, (type << SWIZ_BITS) | (offset & SWIZ_MASK),
+                             offset >> SWIZ_BITS, 1 if self.exclusive_gets else -1)
+        if data is None:
+            return -1
+        page.data = data
+        return 0
+
+    def invalidate_page(self, type: int, offset: int) -> None:
+        if offset > MAX_INDEX:
+            return
+        self.host.flush_page(LOCAL_CLIENT, self.poolid,
+                             (type << SWIZ_BITS) | (offset & SWIZ_MASK), offset >> SWIZ_BITS)
+
+    def invalidate_area(self, type: int) -> None:
+        """Flush the 256 objects of one swap type (256 flush_object calls, as zcache)."""
+        flush_object = self.host.flush_object
+        poolid = self.poolid
+        for ind in range(SWIZ_MASK, -1, -1):
+            flush_object(LOCAL_CLIENT, poolid, (type << SWIZ_BITS) | ind)

@@ -1,0 +1,574 @@
+"""zbud: at most two compressed zpages ("buddies") per page frame, as in zcache2.
+
+A frame is cut in 64-byte chunks.  Buddy 0 starts at offset 0, buddy 1 ends at
+the end of the frame; each is the 32-byte tmem handle followed by the
+compressed data, so eviction can read back which tmem entries to flush.  Frames
+that hold one buddy sit on an "unbuddied" list indexed by the chunks it uses; a
+new zpage goes to the fullest frame it still fits in, else to a fresh frame.
+Ephemeral and persistent frames never mix and each kind has its own LRU: a
+frame moves to the MRU end when a zpage is added to it, not when one leaves.
+
+When the frame allocator is out of RAM, the LRU *ephemeral* frame is evicted
+(its 1-2 entries flushed from tmem through ``flush``) and reused, for either
+kind of put; persistent frames are never evicted.
+
+Storage is real: the bytes live in an arena of 4 KiB slots (grown 64 frames at
+a time), and per-frame metadata lives in flat ``array``s indexed by a frame id,
+with list heads as sentinel ids — the ``struct page`` overlay of the kernel,
+without one Python object per frame.  A pampd is ``frame_id << 1 | budnum``.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+from .zpool import (
+    PAGE_SIZE,
+    TMEM_HANDLE_SIZE,
+    ZERO_FILLED,
+    FlushFn,
+    FrameAllocator,
+    size_refused,
+    unpack_handle,
+)
+
+CHUNK_SHIFT = 6
+CHUNK_SIZE = 1 << CHUNK_SHIFT
+NCHUNKS = PAGE_SIZE >> CHUNK_SHIFT
+MAX_CHUNK = NCHUNKS - 1
+#: largest buddy, handle included
+MAX_SIZE = MAX_CHUNK << CHUNK_SHIFT
+#: largest compressed zpage zbud accepts (zbud_max_buddy_size)
+MAX_BUDDY_SIZE = MAX_SIZE - TMEM_HANDLE_SIZE
+
+# Sentinel ids of the intrusive lists: unbuddied[eph][i] is i (eph) or
+# NCHUNKS + i (pers); the two LRUs follow; real frames start at _BASE.
+_PERS_BUD = NCHUNKS
+_EPH_LRU = 2 * NCHUNKS
+_PERS_LRU = _EPH_LRU + 1
+_BASE = _PERS_LRU + 1
+
+_F_EPH = 1
+_F_DYING = 2
+_F_USED = 4
+
+#: frames added to the arena at a time
+ARENA_BATCH = 64
+_ARENA_SHIFT = 6
+_ARENA_MASK = ARENA_BATCH - 1
+
+
+def size_to_chunks(size: int) -> int:
+    """Chunks a buddy of ``size`` bytes (handle included) occupies."""
+    return (size + CHUNK_SIZE - 1) >> CHUNK_SHIFT
+
+
+class ZbudPool:
+    """The zbud allocator of one zcache instance (both ephemeral and persistent).
+
+    ``zc`` / ``zb`` are the zcache/ and zbud/ counters it keeps up to date;
+    ``flush(client_id, pool_id, oid, index)`` makes tmem forget an evicted zpage.
+    """
+
+    name = "zbud"
+    #: largest compressed zpage this allocator stores
+    max_size = MAX_BUDDY_SIZE
+
+    __slots__ = (
+        "frames", "zc", "zb", "flush",
+        "_size0", "_size1", "_flags", "_pfn",
+        "_lprev", "_lnext", "_bprev", "_bnext",
+        "_emask", "_pmask",
+        "_arena", "_free_ids", "_next_id", "_cap",
+    )
+
+    def __init__(self, frames: FrameAllocator, zc, zb, flush: FlushFn):
+        self.frames = frames
+        self.zc = zc
+        self.zb = zb
+        self.flush = flush
+        ids = range(_BASE)
+        self._size0 = array("H", bytes(2 * _BASE))
+        self._size1 = array("H", bytes(2 * _BASE))
+        self._flags = array("B", bytes(_BASE))
+        self._pfn = array("q", bytes(8 * _BASE))
+        self._lprev = array("i", ids)
+        self._lnext = array("i", ids)
+        self._bprev = array("i", ids)
+        self._bnext = array("i", ids)
+        self._emask = 0  # bit i: eph unbuddied list i is not empty
+        self._pmask = 0
+        self._arena: list[bytearray] = []
+        self._free_ids: list[int] = []
+        self._next_id = _BASE
+        self._cap = _BASE
+
+    # ----------------------------------------------------------- frame ids
+
+    def _new_id(self) -> int:
+        if self._free_ids:
+            return self._free_ids.pop()
+        f = self._next_id
+        if f == self._cap:
+            grow = ARENA_BATCH
+            self._size0.extend(array("H", bytes(2 * grow)))
+            self._size1.extend(array("H", bytes(2 * grow)))
+            self._flags.extend(array("B", bytes(grow)))
+            self._pfn.extend(array("q", bytes(8 * grow)))
+            fresh = array("i", range(f, f + grow))
+            self._lprev.extend(fresh)
+            self._lnext.extend(fresh)
+            self._bprev.extend(fresh)
+            self._bnext.extend(fresh)
+            self._arena.append(bytearray(ARENA_BATCH * PAGE_SIZE))
+            self._cap += grow
+        self._next_id = f + 1
+        return f
+
+    def _release(self, f: int) -> None:
+        """Give frame ``f`` back to the frame allocator."""
+        self._flags[f] = 0
+        self.frames.free(self._pfn[f])
+        self._free_ids.append(f)
+
+    def _offset(self, f: int, budnum: int, size: int) -> tuple[bytearray, int]:
+        slot = f - _BASE
+        base = (slot & _ARENA_MASK) << 12
+        if budnum:
+            base += PAGE_SIZE - ((size + CHUNK_SIZE - 1) & ~(CHUNK_SIZE - 1))
+        return self._arena[slot >> _ARENA_SHIFT], base
+
+    # ------------------------------------------------------------ put side
+
+    def create(self, eph: bool, cdata: bytes, th: bytes) -> int | None:
+        """Store ``cdata`` (compressed) with handle ``th``; the pampd, or None.
+
+        None means refused by the size policy (``compress_poor``...) or no
+        frame could be found, even by evicting an ephemeral one.
+        """
+        clen = len(cdata)
+        zc = self.zc
+        if clen > MAX_BUDDY_SIZE or not eph:
+            if size_refused(zc, eph, clen, MAX_BUDDY_SIZE):
+                return None
+        size = clen + TMEM_HANDLE_SIZE
+        nchunks = (size + CHUNK_SIZE - 1) >> CHUNK_SHIFT
+        bprev = self._bprev
+        bnext = self._bnext
+        lprev = self._lprev
+        lnext = self._lnext
+        zb = self.zb
+        m = (self._emask if eph else self._pmask) & ((2 << (NCHUNKS - nchunks)) - 1)
+        if m:
+            # zbud_match_prep: the fullest unbuddied frame that still fits
+            i = m.bit_length() - 1
+            sent = i if eph else _PERS_BUD + i
+            f = bnext[sent]
+            n = bnext[f]
+            bnext[sent] = n
+            bprev[n] = sent
+            bnext[f] = f
+            bprev[f] = f
+            if n == sent:
+                if eph:
+                    self._emask &= ~(1 << i)
+                else:
+                    self._pmask &= ~(1 << i)
+            # promote to MRU
+            lru = _EPH_LRU if eph else _PERS_LRU
+            p = lprev[f]
+            n = lnext[f]
+            lnext[p] = n
+            lprev[n] = p
+            t = lprev[lru]
+            lnext[t] = f
+            lprev[f] = t
+            lnext[f] = lru
+            lprev[lru] = f
+            if self._size0[f]:
+                budnum = 1
+                self._size1[f] = size
+            else:
+                budnum = 0
+                self._size0[f] = size
+            if eph:
+                zb.eph_unbuddied_count -= 1
+                zb.eph_buddied_count += 1
+            else:
+                zb.pers_unbuddied_count -= 1
+                zb.pers_buddied_count += 1
+        else:
+            # zbud_create_prep in a fresh (or freshly evicted) frame
+            f = self._get_frame(eph)
+            if f is None:
+                return None
+            budnum = 0
+            self._size0[f] = size
+            self._flags[f] = _F_USED | _F_EPH if eph else _F_USED
+            sent = nchunks if eph else _PERS_BUD + nchunks
+            t = bprev[sent]
+            bnext[t] = f
+            bprev[f] = t
+            bnext[f] = sent
+            bprev[sent] = f
+            if eph:
+                self._emask |= 1 << nchunks
+            else:
+                self._pmask |= 1 << nchunks
+            lru = _EPH_LRU if eph else _PERS_LRU
+            t = lprev[lru]
+            lnext[t] = f
+            lprev[f] = t
+            lnext[f] = lru
+            lprev[lru] = f
+            if eph:
+                zb.eph_unbuddied_count += 1
+                zb.eph_pageframes += 1
+                v = zc.eph_pageframes + 1
+                zc.eph_pageframes = v
+                if v > zc.eph_pageframes_max:
+                    zc.eph_pageframes_max = v
+            else:
+                zb.pers_unbuddied_count += 1
+                zb.pers_pageframes += 1
+                v = zc.pers_pageframes + 1
+                zc.pers_pageframes = v
+                if v > zc.pers_pageframes_max:
+                    zc.pers_pageframes_max = v
+        # zbud_init_zbud: the handle, then the data
+        slot = f - _BASE
+        base = (slot & _ARENA_MASK) << 12
+        if budnum:
+            base += PAGE_SIZE - (nchunks << CHUNK_SHIFT)
+        buf = self._arena[slot >> _ARENA_SHIFT]
+        buf[base:base + TMEM_HANDLE_SIZE] = th
+        buf[base + TMEM_HANDLE_SIZE:base + size] = cdata
+        if eph:
+            zb.eph_zpages += 1
+            zb.eph_cumul_zpages += 1
+            zb.eph_zbytes += size
+            zb.eph_cumul_zbytes += size
+            v = zc.eph_zpages + 1
+            zc.eph_zpages = v
+            if v > zc.eph_zpages_max:
+                zc.eph_zpages_max = v
+            v = zc.eph_zbytes + clen
+            zc.eph_zbytes = v
+            if v > zc.eph_zbytes_max:
+                zc.eph_zbytes_max = v
+        else:
+            zb.pers_zpages += 1
+            zb.pers_cumul_zpages += 1
+            zb.pers_zbytes += size
+            zb.pers_cumul_zbytes += size
+            v = zc.pers_zpages + 1
+            zc.pers_zpages = v
+            if v > zc.pers_zpages_max:
+                zc.pers_zpages_max = v
+            v = zc.pers_zbytes + clen
+            zc.pers_zbytes = v
+            if v > zc.pers_zbytes_max:
+                zc.pers_zbytes_max = v
+        return (f << 1) | budnum
+
+    def create_zero(self, eph: bool) -> int:
+        """Account an all-zero page: it takes no space and its pampd is ZERO_FILLED."""
+        zc = self.zc
+        if eph:
+            v = zc.eph_zpages + 1
+            zc.eph_zpages = v
+            if v > zc.eph_zpages_max:
+                zc.eph_zpages_max = v
+        else:
+            v = zc.pers_zpages + 1
+            zc.pers_zpages = v
+            if v > zc.pers_zpages_max:
+                zc.pers_zpages_max = v
+        v = zc.zero_filled_pages + 1
+        zc.zero_filled_pages = v
+        if v > zc.zero_filled_pages_max:
+            zc.zero_filled_pages_max = v
+        return ZERO_FILLED
+
+    def _get_frame(self, eph: bool) -> int | None:
+        """A frame for a new zpage: fresh from the allocator, else the ouroboros."""
+        pfn = self.frames.alloc()
+        zc = self.zc
+        if pfn is None:
+            zc.failed_getfreepages += 1
+            f = self._evict_lru()
+            if f is None:
+                if eph:
+                    zc.eph_ate_tail_failed += 1
+                else:
+                    zc.pers_ate_eph_failed += 1
+                return None
+            if eph:
+                zc.eph_ate_tail += 1
+            else:
+                zc.pers_ate_eph += 1
+            return f
+        f = self._new_id()
+        self._pfn[f] = pfn
+        return f
+
+    # ------------------------------------------------------------ get side
+
+    def read(self, pampd: int):
+        """The compressed bytes of ``pampd`` as a memoryview into its frame, or None."""
+        f = pampd >> 1
+        flags = self._flags[f]
+        if not flags & _F_USED or flags & _F_DYING:
+            return None
+        if pampd & 1:
+            size = self._size1[f]
+        else:
+            size = self._size0[f]
+        if not size:
+            return None
+        slot = f - _BASE
+        base = (slot & _ARENA_MASK) << 12
+        if pampd & 1:
+            base += PAGE_SIZE - ((size + CHUNK_SIZE - 1) & ~(CHUNK_SIZE - 1))
+        return memoryview(self._arena[slot >> _ARENA_SHIFT])[base + TMEM_HANDLE_SIZE:base + size]
+
+    def free(self, pampd: int, eph: bool) -> None:
+        """zbud_free_and_delist plus zcache's accounting; the frame goes back when empty."""
+        zc = self.zc
+        if pampd < 0:  # ZERO_FILLED
+            if eph:
+                zc.eph_zpages -= 1
+            else:
+                zc.pers_zpages -= 1
+            zc.zero_filled_pages -= 1
+            return
+        f = pampd >> 1
+        flags = self._flags[f]
+        if flags & _F_DYING:
+            return  # being evicted: its accounting is already done
+        if not flags & _F_USED:
+            raise RuntimeError(f"zbud: free of unused pampd {pampd:#x}")
+        eph = flags & _F_EPH
+        if pampd & 1:
+            size = self._size1[f]
+            other = self._size0[f]
+            self._size1[f] = 0
+        else:
+            size = self._size0[f]
+            other = self._size1[f]
+            self._size0[f] = 0
+        if not size:
+            raise RuntimeError(f"zbud: double free of pampd {pampd:#x}")
+        zb = self.zb
+        clen = size - TMEM_HANDLE_SIZE
+        if eph:
+            zb.eph_zbytes -= size
+            zb.eph_zpages -= 1
+            zc.eph_zpages -= 1
+            zc.eph_zbytes -= clen
+        else:
+            zb.pers_zbytes -= size
+            zb.pers_zpages -= 1
+            zc.pers_zpages -= 1
+            zc.pers_zbytes -= clen
+        bprev = self._bprev
+        bnext = self._bnext
+        if not other:
+            # was unbuddied: off its list and the LRU, frame back to RAM
+            p = bprev[f]
+            n = bnext[f]
+            bnext[p] = n
+            bprev[n] = p
+            if n == p:  # the list is empty now (only the sentinel is left)
+                i = (size + CHUNK_SIZE - 1) >> CHUNK_SHIFT
+                if eph:
+                    self._emask &= ~(1 << i)
+                else:
+                    self._pmask &= ~(1 << i)
+            lprev = self._lprev
+            lnext = self._lnext
+            p = lprev[f]
+            n = lnext[f]
+            lnext[p] = n
+            lprev[n] = p
+            lprev[f] = f
+            lnext[f] = f
+            bprev[f] = f
+            bnext[f] = f
+            if eph:
+                zb.eph_unbuddied_count -= 1
+                zb.eph_pageframes -= 1
+                zc.eph_pageframes -= 1
+            else:
+                zb.pers_unbuddied_count -= 1
+                zb.pers_pageframes -= 1
+                zc.pers_pageframes -= 1
+            self._release(f)
+        else:
+            # was buddied: the remaining buddy goes to its unbuddied list
+            i = (other + CHUNK_SIZE - 1) >> CHUNK_SHIFT
+            sent = i if eph else _PERS_BUD + i
+            t = bprev[sent]
+            bnext[t] = f
+            bprev[f] = t
+            bnext[f] = sent
+            bprev[sent] = f
+            if eph:
+                self._emask |= 1 << i
+                zb.eph_buddied_count -= 1
+                zb.eph_unbuddied_count += 1
+            else:
+                self._pmask |= 1 << i
+                zb.pers_buddied_count -= 1
+                zb.pers_unbuddied_count += 1
+
+    # ------------------------------------------------------------ eviction
+
+    def _evict_lru(self) -> int | None:
+        """zbud_evict_pageframe_lru: empty the LRU ephemeral frame, flushing tmem.
+
+        Returns the frame id, still holding its pfn (the caller reuses or
+        releases it), or None when there is no ephemeral frame.
+        """
+        lnext = self._lnext
+        lprev = self._lprev
+        f = lnext[_EPH_LRU]
+        if f == _EPH_LRU:
+            return None
+        self._flags[f] |= _F_DYING
+        n = lnext[f]
+        lnext[_EPH_LRU] = n
+        lprev[n] = _EPH_LRU
+        lnext[f] = f
+        lprev[f] = f
+        bprev = self._bprev
+        bnext = self._bnext
+        s0 = self._size0[f]
+        s1 = self._size1[f]
+        if bnext[f] != f:  # unbuddied: off its list
+            p = bprev[f]
+            n = bnext[f]
+            bnext[p] = n
+            bprev[n] = p
+            bnext[f] = f
+            bprev[f] = f
+            if n == p:
+                self._emask &= ~(1 << (((s0 or s1) + CHUNK_SIZE - 1) >> CHUNK_SHIFT))
+        zb = self.zb
+        zc = self.zc
+        zb.eph_evicted_pageframes += 1
+        handles = []
+        zpages = 0
+        zsize = 0
+        for budnum, size in ((0, s0), (1, s1)):
+            if size:
+                buf, base = self._offset(f, budnum, size)
+                handles.append(unpack_handle(buf, base))
+                zpages += 1
+                zsize += size - TMEM_HANDLE_SIZE
+                zb.eph_zbytes -= size
+                zb.eph_zpages -= 1
+        if zpages == 1:
+            zb.eph_unbuddied_count -= 1
+        else:
+            zb.eph_buddied_count -= 1
+        zb.eph_pageframes -= 1
+        zc.eph_zbytes -= zsize
+        zc.eph_zpages -= zpages
+        zc.evicted_eph_zpages += zpages
+        zc.eph_pageframes -= 1
+        zc.evicted_eph_pageframes += 1
+        flush = self.flush
+        for client_id, pool_id, oid, index in handles:
+            flush(client_id, pool_id, oid, index)
+        self._size0[f] = 0
+        self._size1[f] = 0
+        self._flags[f] = 0
+        return f
+
+    def evict_eph_frame(self) -> bool:
+        """Evict the LRU ephemeral frame and give it back to RAM; False if none."""
+        f = self._evict_lru()
+        if f is None:
+            return False
+        self._release(f)
+        return True
+
+    def shrink(self, nr_to_keep_frames: int) -> int:
+        """The shrinker: evict ephemeral frames until at most ``nr_to_keep_frames``
+        remain; returns how many frames went back to RAM."""
+        freed = 0
+        zb = self.zb
+        while zb.eph_pageframes > nr_to_keep_frames:
+            if not self.evict_eph_frame():
+                break
+            freed += 1
+        return freed
+
+    # ------------------------------------------------------------- figures
+
+    @property
+    def pageframes(self) -> int:
+        return self.zb.eph_pageframes + self.zb.pers_pageframes
+
+    def stats(self) -> dict[str, int]:
+        """zpages held in frames, frames used and bytes stored (handles included)."""
+        zb = self.zb
+        return {
+            "zpages": zb.eph_zpages + zb.pers_zpages,
+            "pageframes": zb.eph_pageframes + zb.pers_pageframes,
+            "zbytes": zb.eph_zbytes + zb.pers_zbytes,
+        }
+
+    def lru(self, eph: bool) -> list[int]:
+        """Frame ids from LRU to MRU (tests and debugging)."""
+        head = _EPH_LRU if eph else _PERS_LRU
+        out = []
+        f = self._lnext[head]
+        while f != head:
+            out.append(f)
+            f = self._lnext[f]
+        return out
+
+    def frame_of(self, pampd: int) -> int:
+        return pampd >> 1
+
+    def check(self) -> None:
+        """Assert the lists and counters agree with the frames (tests)."""
+        zb = self.zb
+        for eph in (True, False):
+            frames = self.lru(eph)
+            mask = self._emask if eph else self._pmask
+            buddied = unbuddied = zpages = zbytes = 0
+            for f in frames:
+                flags = self._flags[f]
+                assert flags & _F_USED and not flags & _F_DYING, (f, flags)
+                assert bool(flags & _F_EPH) == eph
+                s0, s1 = self._size0[f], self._size1[f]
+                assert s0 or s1
+                assert size_to_chunks(s0) + size_to_chunks(s1) <= NCHUNKS
+                zpages += (s0 > 0) + (s1 > 0)
+                zbytes += s0 + s1
+                if s0 and s1:
+                    buddied += 1
+                    assert self._bnext[f] == f
+                else:
+                    unbuddied += 1
+                    i = size_to_chunks(s0 or s1)
+                    assert mask >> i & 1, (f, i)
+            listed = 0
+            for i in range(NCHUNKS):
+                sent = i if eph else _PERS_BUD + i
+                g = self._bnext[sent]
+                assert (g != sent) == bool(mask >> i & 1), (eph, i)
+                while g != sent:
+                    assert size_to_chunks(self._size0[g] or self._size1[g]) == i
+                    listed += 1
+                    g = self._bnext[g]
+            assert listed == unbuddied
+            pre = "eph_" if eph else "pers_"
+            assert getattr(zb, pre + "pageframes") == len(frames)
+            assert getattr(zb, pre + "buddied_count") == buddied
+            assert getattr(zb, pre + "unbuddied_count") == unbuddied
+            assert getattr(zb, pre + "zpages") == zpages
+            assert getattr(zb, pre + "zbytes") == zbytes

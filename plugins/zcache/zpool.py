@@ -1,0 +1,81 @@
+"""What zbud and zsmalloc share: the frame-allocator protocol, the tmem handle
+stored beside each zpage, the ZERO_FILLED pampd and zcache's size policy.
+
+The size policy (``compress_poor`` / ``mean_compress_poor``) is zcache's, not
+the allocator's, but it needs the allocator's largest object, so each
+allocator applies it at the top of ``create``.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Callable, Protocol
+
+PAGE_SIZE = 4096
+
+#: pampd of an all-zero page: no space used (3.10 "zero-filled pages awareness").
+#: Real pampds are non-negative ints, so ``pampd < 0`` tests it.
+ZERO_FILLED = -1
+
+#: struct tmem_handle: oid (3 x u64), index u32, pool_id u16, client_id u16
+TMEM_HANDLE_SIZE = 32
+_HANDLE_TAIL = struct.Struct("<IHH")
+_unpack_tail = _HANDLE_TAIL.unpack_from
+pack_handle_tail = _HANDLE_TAIL.pack
+
+#: persistent puts compressing worse than this are refused (zbud_max_zsize)
+MAX_ZSIZE = PAGE_SIZE * 7 // 8
+#: ... and above this only while the mean persistent zsize is still good
+MAX_MEAN_ZSIZE = PAGE_SIZE * 5 // 8
+
+#: callback that makes tmem forget an evicted zpage: (client_id, pool_id, oid, index)
+FlushFn = Callable[[int, int, int, int], object]
+
+
+class FrameAllocator(Protocol):
+    """Where page frames come from: the kernel's RAM model, or a test's bounded one."""
+
+    def alloc(self) -> int | None:
+        """A free frame number, or None when RAM is exhausted."""
+
+    def free(self, pfn: int) -> None:
+        """Give a frame back."""
+
+
+def pack_handle(oid: int, index: int, pool_id: int, client_id: int) -> bytes:
+    """The 32-byte tmem handle written in front of a zpage (little-endian)."""
+    return oid.to_bytes(24, "little") + pack_handle_tail(index, pool_id, client_id)
+
+
+def unpack_handle(buf, offset: int = 0) -> tuple[int, int, int, int]:
+    """(client_id, pool_id, oid, index) read back from a frame at ``offset``."""
+    oid = int.from_bytes(buf[offset:offset + 24], "little")
+    index, pool_id, client_id = _unpack_tail(buf, offset + 24)
+    return client_id, pool_id, oid, index
+
+
+def size_refused(zc, eph: bool, clen: int, max_eph: int) -> bool:
+    """zcache's put policy; bumps compress_poor / mean_compress_poor when it refuses.
+
+    Ephemeral: anything larger than the allocator's largest zpage.  Persistent:
+    larger than 7/8 of a page, or larger than 5/8 while the mean persistent
+    zsize (zero-filled pages included, as in 3.10) is already above 5/8.
+    """
+    if eph:
+        if clen > max_eph:
+            zc.compress_poor += 1
+            return True
+        return False
+    if clen > MAX_ZSIZE or clen > max_eph:
+        zc.compress_poor += 1
+        return True
+    if clen > MAX_MEAN_ZSIZE:
+        zpages = zc.pers_zpages
+        if zpages > 0:
+            total = zc.pers_zbytes
+            if total < 0:
+                total = 0
+            if total // zpages > MAX_MEAN_ZSIZE:
+                zc.mean_compress_poor += 1
+                return True
+    return False
