@@ -251,9 +251,10 @@ class ModuleLoader:
                 self.kernel.vfs.remove(f"/sys/module/{owner_name}/holders/{mod.name}")
         mod.uses.clear()
 
-    def _make_params(self, decl: ModuleDecl) -> dict[str, "Param"]:
+    def _make_params(self, decl: ModuleDecl, prefix: str = "") -> dict[str, "Param"]:
+        """Live parameters; built-ins name theirs ``mod.param`` as the kernel's messages do."""
         from kmodemu.kernel.params import Param
-        return {p.name: Param(p) for p in decl.params}
+        return {p.name: Param(p, name=f"{prefix}{p.name}" if prefix else None) for p in decl.params}
 
     def load(self, decl: ModuleDecl, args: str = "") -> Module:
         """``init_module``: raise ``KernelError`` with the errno the syscall would return."""
@@ -375,7 +376,8 @@ class ModuleLoader:
         """Record a built-in module: its params live under /sys/module if visible."""
         name = module_name(decl.name)
         mod = Module(decl=decl, name=name, builtin=True, state="live",
-                     params=self._make_params(decl) if decl.extra.get("builtin_params", True) else {})
+                     params=self._make_params(decl, f"{name}.")
+                     if decl.extra.get("builtin_params", True) else {})
         mod.ctx = ModuleContext(self.kernel, mod)
         self.builtin[name] = mod
         for s in decl.exports:
