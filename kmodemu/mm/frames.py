@@ -1,0 +1,84 @@
+"""RAM as a finite pool of numbered 4 KiB frames, shared by every user of memory.
+
+The kernel's own share, the page cache, anonymous memory and tmem backend
+storage all draw from one free list, so a backend that stores pages takes
+frames the page cache no longer has — as zbud pages do in Linux.
+"""
+
+from __future__ import annotations
+
+import math
+
+from kmodemu.mm.page import PAGE_SHIFT
+
+KINDS = ("kernel", "file", "anon", "tmem")
+
+
+def min_free_pages(total_pages: int) -> int:
+    """``min_free_kbytes`` as ``init_per_zone_wmark_min`` sizes it: sqrt(lowmem_kB * 16), clamped."""
+    kbytes = int(math.isqrt((total_pages << (PAGE_SHIFT - 10)) * 16))
+    kbytes = max(128, min(kbytes, 65536))
+    return kbytes >> (PAGE_SHIFT - 10)
+
+
+class Frames:
+    """Free frames plus per-kind use counts; watermarks as ``__setup_per_zone_wmarks`` sets them.
+
+    ``alloc()``/``free(pfn)`` is the backend API (``kernel.mm.frames``): an
+    allocation that would take the pool below the min watermark fails at once
+    with ``None`` and never enters reclaim, like zcache's no-retry GFP mask.
+    """
+
+    __slots__ = ("total", "wmark_min", "wmark_low", "wmark_high", "_free", "used",
+                 "failed_allocs", "_kinds")
+
+    def __init__(self, total: int, reserved: int):
+        self.total = total
+        self.wmark_min = min_free_pages(total)
+        self.wmark_low = self.wmark_min + self.wmark_min // 4
+        self.wmark_high = self.wmark_min + self.wmark_min // 2
+        # pop() hands out the lowest pfn first
+        self._free = list(range(total - 1, reserved - 1, -1))
+        self.used = {k: 0 for k in KINDS}
+        self.used["kernel"] = reserved
+        self._kinds = bytearray(b"\xff" * total)  # kind index per pfn; 0xff = free
+        self._kinds[:reserved] = bytes(reserved)
+        self.failed_allocs = 0
+
+    @property
+    def nr_free(self) -> int:
+        return len(self._free)
+
+    def take(self, kind: str) -> int | None:
+        """Any frame, for the memory model's own users (the caller reclaimed first)."""
+        if not self._free:
+            return None
+        pfn = self._free.pop()
+        self.used[kind] += 1
+        self._kinds[pfn] = KINDS.index(kind)
+        return pfn
+
+    def release(self, pfn: int) -> None:
+        k = self._kinds[pfn]
+        if k == 0xFF:
+            raise ValueError(f"pfn {pfn} freed twice")
+        self.used[KINDS[k]] -= 1
+        self._kinds[pfn] = 0xFF
+        self._free.append(pfn)
+
+    # -- backend API ------------------------------------------------------------------
+    def alloc(self) -> int | None:
+        """A frame for tmem storage, or None below the min watermark (no reclaim, no retry)."""
+        if len(self._free) <= self.wmark_min:
+            self.failed_allocs += 1
+            return None
+        pfn = self._free.pop()
+        self.used["tmem"] += 1
+        self._kinds[pfn] = 3
+        return pfn
+
+    def free(self, pfn: int) -> None:
+        """Give a backend frame back."""
+        if self._kinds[pfn] != 3:
+            raise ValueError(f"pfn {pfn} is not a tmem frame")
+        self.release(pfn)

@@ -1,0 +1,348 @@
+"""Frontswap, the frontend of persistent tmem for swap pages.
+
+Profile 3.10 is ``mm/frontswap.c`` after the lazy-initialization patchset:
+every swap device gets a frontswap map at swapon; a device enabled before any
+backend is recorded in ``need_init`` and ``register_ops`` replays ``init(type)``
+for it (by increasing type) before publishing the ops. Profile 3.9 is the
+pre-patch file: swapon only allocates a map once a backend has registered, so
+a device enabled earlier never has one (its loads never reach the backend) and
+registration replays nothing.
+
+The swap side calls ``init(type, map)``, ``store(type, offset, page)``,
+``load(type, offset, page)``, ``invalidate_page(type, offset)`` and
+``invalidate_area(type)``. The frontend finds a device's state in
+``swap_info[type]`` (an object with ``frontswap_map``: a bytearray bitmap or
+None, ``frontswap_pages`` and ``max``), which the swap layer fills; the
+per-page calls go straight to the backend's ops object.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING, Any, Protocol
+
+from kmodemu.errors import KernelError
+from kmodemu.kernel.printk import KERN_WARNING
+from kmodemu.mm.page import Page
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kmodemu.kernel.kernel import Kernel
+
+#: (1 << MAX_SWAPFILES_SHIFT) minus the migration (2) and hwpoison (1) entry types
+MAX_SWAPFILES = 32 - 2 - 1
+
+
+class FrontswapOps(Protocol):
+    """What a backend registers (``struct frontswap_ops``)."""
+
+    def init(self, type: int) -> None: ...
+    def store(self, type: int, offset: int, page: Page) -> int: ...
+    def load(self, type: int, offset: int, page: Page) -> int: ...
+    def invalidate_page(self, type: int, offset: int) -> None: ...
+    def invalidate_area(self, type: int) -> None: ...
+
+
+def new_map(pages: int) -> bytearray:
+    """A zeroed bitmap with one bit per swap offset (what swapon vzallocs)."""
+    return bytearray((pages + 63) // 64 * 8)
+
+
+def test_bit(bitmap: bytearray, nr: int) -> bool:
+    return bool(bitmap[nr >> 3] & (1 << (nr & 7)))
+
+
+def is_err(value: Any) -> bool:
+    """``IS_ERR`` for what ``register_ops`` returns: a ``KernelError`` value is ERR_PTR(-errno)."""
+    return isinstance(value, KernelError)
+
+
+class Frontswap:
+    """One kernel's frontswap frontend (``kernel.frontswap``).
+
+    ``swap_info`` is the swap layer's table indexed by swap type; ``swap``
+    (set by the memory model) provides ``swap_list()`` (active types in
+    swap_list order), ``enough_memory(pages)`` and ``try_to_unuse(type,
+    frontswap, pages)`` for ``frontswap_shrink``.
+    """
+
+    FRONTSWAP_HAS_EXCLUSIVE_GETS = True
+
+    def __init__(self, kernel: "Kernel | None" = None, *, lazy_init: bool | None = None,
+                 swap_info: list | None = None):
+        self.kernel = kernel
+        if lazy_init is None:
+            lazy_init = kernel.lazy_init if kernel is not None else True
+        self.lazy_init = lazy_init
+        #: the Nov-2012 ``FRONTSWAP_HAS_LAZY_INIT`` define
+        self.FRONTSWAP_HAS_LAZY_INIT = lazy_init
+        self.swap_info: list = swap_info if swap_info is not None else [None] * MAX_SWAPFILES
+        self.swap: Any = None
+        self.ops: Any = None
+        #: 3.9's ``frontswap_enabled`` (set by register); 3.10 has a constant 1
+        self.enabled = lazy_init
+        self.need_init = 0  # bitmap of swap types, bit i = type i
+        self.writethrough_enabled = False
+        self.exclusive_gets_enabled = False
+        self.loads = 0
+        self.succ_stores = 0
+        self.failed_stores = 0
+        self.invalidates = 0
+        impl = "_310" if lazy_init else "_39"
+        for name in ("register_ops", "init", "store", "load", "invalidate_page", "invalidate_area"):
+            setattr(self, name, getattr(self, f"_{name}{impl}"))
+
+    # -- small API ------------------------------------------------------------------
+    def counters(self) -> dict[str, int]:
+        """The debugfs files of ``frontswap/``, in Linux's creation order."""
+        return {"loads": self.loads, "succ_stores": self.succ_stores,
+                "failed_stores": self.failed_stores, "invalidates": self.invalidates}
+
+    @property
+    def registered(self) -> bool:
+        return self.ops is not None
+
+    def map_wanted(self) -> bool:
+        """Does swapon allocate a frontswap map? 3.10: always; 3.9: only once enabled."""
+        return self.enabled
+
+    def writethrough(self, enable: bool) -> None:
+        """``frontswap_writethrough``: successful stores still report failure."""
+        self.writethrough_enabled = bool(enable)
+
+    def tmem_exclusive_gets(self, enable: bool) -> None:
+        """``frontswap_tmem_exclusive_gets``: a successful load removes the page."""
+        self.exclusive_gets_enabled = bool(enable)
+
+    def pending_types(self) -> list[int]:
+        return [t for t in range(MAX_SWAPFILES) if self.need_init >> t & 1]
+
+    def test(self, type: int, offset: int) -> bool:
+        """``__frontswap_test``: does this offset live in frontswap?"""
+        sis = self.swap_info[type]
+        if self.ops is None or sis is None or sis.frontswap_map is None:
+            return False
+        return test_bit(sis.frontswap_map, offset)
+
+    def curr_pages(self) -> int:
+        """``frontswap_curr_pages``: frontswap pages summed over the active swap list."""
+        return sum(self.swap_info[t].frontswap_pages for t in self._swap_list())
+
+    def _swap_list(self) -> list[int]:
+        if self.swap is not None:
+            return list(self.swap.swap_list())
+        return [t for t, s in enumerate(self.swap_info) if s is not None]
+
+    def shrink(self, target_pages: int) -> None:
+        """``frontswap_shrink``: a partial swapoff of at most one device.
+
+        Walks the swap list and takes the first device the memory check
+        accepts; a device holding more than needed gives back exactly the
+        excess, otherwise all its frontswap pages (unuse count 0 = "all").
+        """
+        types = self._swap_list()
+        total = sum(self.swap_info[t].frontswap_pages for t in types)
+        if total <= target_pages:
+            return
+        need = total - target_pages
+        for t in types:
+            si_pages = self.swap_info[t].frontswap_pages
+            if need < si_pages:
+                pages = unuse = need
+            else:
+                pages, unuse = si_pages, 0
+            if self.swap is not None and not self.swap.enough_memory(pages):
+                continue
+            if self.swap is not None:
+                self.swap.try_to_unuse(t, True, unuse)
+            return
+
+    def _event(self, name: str, **kw: Any) -> None:
+        if self.kernel is not None:
+            getattr(self.kernel.hook, name)(kernel=self.kernel, **kw)
+
+    def _warn(self, text: str) -> None:
+        if self.kernel is not None:
+            self.kernel.printk(f"WARNING: at mm/frontswap.c {text}", KERN_WARNING)
+            self.kernel.taint.add("W")
+
+    # -- 3.10: lazy init ------------------------------------------------------------
+    def _register_ops_310(self, ops: Any) -> Any:
+        """Init every pending type in order, then publish; ERR_PTR(-EINVAL) on a missing map."""
+        old = self.ops
+        for t in range(MAX_SWAPFILES):
+            if self.need_init >> t & 1:
+                self.need_init &= ~(1 << t)
+                sis = self.swap_info[t]
+                if sis is None or sis.frontswap_map is None:
+                    return KernelError(errno.EINVAL, "frontswap: swap type without a map")
+                ops.init(t)
+                self._event("kmodemu_tmem_replay", frontend="frontswap", index=t, shared=False,
+                            pool_id=None)
+        self.ops = ops  # only after the inits, or a store could reach an unready backend
+        self._event("kmodemu_tmem_backend_registered", frontend="frontswap", ops=ops, old=old)
+        return old
+
+    def _init_310(self, type: int, map: bytearray | None) -> None:
+        sis = self.swap_info[type]
+        if sis is None:
+            raise KernelError(errno.EINVAL, f"BUG: frontswap_init: no swap_info for type {type}")
+        if map is None:
+            self._warn("__frontswap_init: no frontswap map")
+            return
+        sis.frontswap_map = map
+        if self.ops is not None:
+            self.ops.init(type)
+        else:
+            self.need_init |= 1 << type
+
+    def _store_310(self, type: int, offset: int, page: Page) -> int:
+        ops = self.ops
+        if ops is None:
+            return -1  # 3.10 counts nothing here
+        sis = self.swap_info[type]
+        bitmap = sis.frontswap_map
+        if bitmap is None:
+            return -1  # kmodemu: Linux would oops setting the bit (see docs/frontends.md)
+        byte, bit = offset >> 3, 1 << (offset & 7)
+        dup = bitmap[byte] & bit
+        ret = ops.store(type, offset, page)
+        if ret == 0:
+            bitmap[byte] |= bit
+            self.succ_stores += 1
+            if not dup:
+                sis.frontswap_pages += 1
+        else:
+            self.failed_stores += 1
+            if dup:  # the old copy counts as gone; the backend is not told
+                bitmap[byte] &= ~bit
+                sis.frontswap_pages -= 1
+        if self.writethrough_enabled:
+            return -1
+        return ret
+
+    def _load_310(self, type: int, offset: int, page: Page) -> int:
+        ops = self.ops
+        if ops is None:
+            return -1
+        sis = self.swap_info[type]
+        bitmap = sis.frontswap_map
+        if bitmap is None:
+            return -1
+        byte, bit = offset >> 3, 1 << (offset & 7)
+        if not bitmap[byte] & bit:
+            return -1
+        ret = ops.load(type, offset, page)
+        if ret == 0:
+            self.loads += 1
+            if self.exclusive_gets_enabled:
+                page.dirty = True
+                bitmap[byte] &= ~bit
+                sis.frontswap_pages -= 1
+        return ret
+
+    def _invalidate_page_310(self, type: int, offset: int) -> None:
+        ops = self.ops
+        if ops is None:
+            return
+        sis = self.swap_info[type]
+        bitmap = sis.frontswap_map
+        if bitmap is None:
+            return
+        byte, bit = offset >> 3, 1 << (offset & 7)
+        if bitmap[byte] & bit:
+            ops.invalidate_page(type, offset)
+            bitmap[byte] &= ~bit
+            sis.frontswap_pages -= 1
+            self.invalidates += 1
+
+    def _invalidate_area_310(self, type: int) -> None:
+        if self.ops is not None:
+            sis = self.swap_info[type]
+            if sis is None or sis.frontswap_map is None:
+                return  # need_init is not cleared on this path
+            self.ops.invalidate_area(type)
+            sis.frontswap_pages = 0
+            sis.frontswap_map[:] = bytes(len(sis.frontswap_map))
+        self.need_init &= ~(1 << type)
+
+    # -- 3.9: no lazy init ----------------------------------------------------------
+    def _register_ops_39(self, ops: Any) -> Any:
+        old = self.ops
+        self.ops = ops
+        self.enabled = True
+        self._event("kmodemu_tmem_backend_registered", frontend="frontswap", ops=ops, old=old)
+        return old
+
+    def _init_39(self, type: int, map: bytearray | None) -> None:
+        """swapon: the map (allocated only if enabled) is attached; init only if enabled."""
+        sis = self.swap_info[type]
+        if sis is None:
+            raise KernelError(errno.EINVAL, f"BUG: frontswap_init: no swap_info for type {type}")
+        sis.frontswap_map = map
+        if self.enabled and map is not None:
+            self.ops.init(type)
+
+    def _store_39(self, type: int, offset: int, page: Page) -> int:
+        """Pre-patch: the backend is asked even for a device without a map (no bit kept)."""
+        if not self.enabled:
+            return -1
+        sis = self.swap_info[type]
+        bitmap = sis.frontswap_map
+        byte, bit = offset >> 3, 1 << (offset & 7)
+        dup = bitmap is not None and bitmap[byte] & bit
+        ret = self.ops.store(type, offset, page)
+        if ret == 0:
+            if bitmap is not None:
+                bitmap[byte] |= bit
+            self.succ_stores += 1
+            if not dup:
+                sis.frontswap_pages += 1
+        else:
+            self.failed_stores += 1
+            if dup:
+                bitmap[byte] &= ~bit
+                sis.frontswap_pages -= 1
+        if self.writethrough_enabled:
+            return -1
+        return ret
+
+    def _load_39(self, type: int, offset: int, page: Page) -> int:
+        if not self.enabled:
+            return -1
+        bitmap = self.swap_info[type].frontswap_map
+        if bitmap is None:
+            return -1
+        byte, bit = offset >> 3, 1 << (offset & 7)
+        if not bitmap[byte] & bit:
+            return -1
+        ret = self.ops.load(type, offset, page)
+        if ret == 0:
+            self.loads += 1
+            if self.exclusive_gets_enabled:  # pre-3.10: the bit only, the count stays
+                page.dirty = True
+                bitmap[byte] &= ~bit
+        return ret
+
+    def _invalidate_page_39(self, type: int, offset: int) -> None:
+        if not self.enabled:
+            return
+        sis = self.swap_info[type]
+        bitmap = sis.frontswap_map
+        if bitmap is None:
+            return
+        byte, bit = offset >> 3, 1 << (offset & 7)
+        if bitmap[byte] & bit:
+            self.ops.invalidate_page(type, offset)
+            sis.frontswap_pages -= 1
+            bitmap[byte] &= ~bit
+            self.invalidates += 1
+
+    def _invalidate_area_39(self, type: int) -> None:
+        if not self.enabled:
+            return
+        sis = self.swap_info[type]
+        if sis is None or sis.frontswap_map is None:
+            return
+        self.ops.invalidate_area(type)
+        sis.frontswap_pages = 0
+        sis.frontswap_map[:] = bytes(len(sis.frontswap_map))
