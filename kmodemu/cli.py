@@ -8,13 +8,15 @@ fresh ones (``run``, ``demo``).
 
 from __future__ import annotations
 
-import os
+import contextlib
+import fcntl
 import sys
 from pathlib import Path
 
 import click
 
 from kmodemu.console import console
+from kmodemu.errors import KernelError
 from kmodemu.machine import Machine, MachineDef, MachineError
 from kmodemu.machine.machine import IMAGE_NAME, default_machine_dir
 
@@ -42,27 +44,56 @@ def _forwarder(name: str, target: click.Command) -> click.Command:
     @click.argument("args", nargs=-1, type=click.UNPROCESSED)
     @click.pass_context
     def forward(ctx: click.Context, args: tuple[str, ...]) -> None:
-        machine = open_machine(ctx.obj["machine_dir"])
-        ctx.exit(machine.run([name, *args]))
+        path = ctx.obj["machine_dir"]
+        with machine_lock(path):
+            machine = open_machine(path)
+            ctx.exit(machine.run([name, *args]))
 
     return forward
 
 
+def resolve_machine_dir(value: str | None) -> Path:
+    """``--machine``: a directory (has a ``/``, or exists), else a name under the state dir."""
+    if not value:
+        return default_machine_dir()
+    if "/" in value or value in (".", "..") or Path(value).is_dir():
+        return Path(value)
+    return default_machine_dir().parent / value
+
+
 def open_machine(path: Path) -> Machine:
-    """Resume the machine, booting a default one on first use."""
+    """Resume the machine; one never booted (or powered off) boots with the defaults."""
+    path = Path(path)
     try:
-        if not (Path(path) / IMAGE_NAME).exists() and not (Path(path).exists() and any(Path(path).iterdir())):
-            return Machine.create(path, MachineDef())
-        return Machine.open(path)
+        if not (path / IMAGE_NAME).exists():
+            if path.exists() and any(p.name != ".lock" for p in path.iterdir()):
+                raise MachineError(f"{path}: not a kmodemu machine (no {IMAGE_NAME})")
+            click.echo(f"kmodemu: booting machine {path} with the default command line", err=True)
+            return Machine.create(path, MachineDef(), force=True)
+        machine = Machine.open(path)
+        if machine.powered_off:
+            click.echo(f"kmodemu: machine {path} was powered off; booting it again", err=True)
+            machine.reboot()
+        return machine
     except MachineError as e:
         click.echo(f"kmodemu: {e}", err=True)
         sys.exit(1)
 
 
+@contextlib.contextmanager
+def machine_lock(path: Path):
+    """One command at a time per machine, across processes."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @click.group(cls=KmodemuGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--machine", "machine_dir", type=click.Path(file_okay=False, path_type=Path),
-              envvar="KMODEMU_MACHINE", default=None,
-              help="Machine directory (default: $KMODEMU_MACHINE or ~/.local/state/kmodemu/default).")
+@click.option("--machine", "machine_dir", metavar="NAME|DIR", envvar="KMODEMU_MACHINE", default=None,
+              help="Machine name or directory (default: $KMODEMU_MACHINE, else the machine "
+                   "'default' in ~/.local/state/kmodemu/).")
 @click.version_option(package_name="kmodemu")
 @click.pass_context
 def main(ctx: click.Context, machine_dir: Path | None) -> None:
@@ -72,13 +103,13 @@ def main(ctx: click.Context, machine_dir: Path | None) -> None:
     `kmodemu boot` makes a new one with a chosen command line and profile.
     """
     ctx.ensure_object(dict)
-    ctx.obj["machine_dir"] = machine_dir or default_machine_dir()
+    ctx.obj["machine_dir"] = resolve_machine_dir(machine_dir)
 
 
 @main.command()
 @click.option("--cmdline", default="", help="The kernel command line.")
-@click.option("--profile", type=click.Choice(["3.10", "3.9"]), default="3.10", show_default=True,
-              help="3.10 has the tmem lazy-init patchset; 3.9 is the pre-patch kernel.")
+@click.option("--profile", "--kernel", "profile", type=click.Choice(["3.10", "3.9"]), default="3.10",
+              show_default=True, help="3.10 has the tmem lazy-init patchset; 3.9 is the pre-patch kernel.")
 @click.option("--mem", default="256M", show_default=True, help="RAM size (mem= on the command line wins).")
 @click.option("--builtin", "builtin", multiple=True, help="Configure a module built in (=y). Repeatable.")
 @click.option("--module-path", multiple=True, type=click.Path(file_okay=False),
@@ -95,11 +126,40 @@ def boot(ctx, cmdline, profile, mem, builtin, module_path, release, seed, force)
         definition = MachineDef(cmdline=cmdline, profile=profile, mem=mem, builtin=builtins,
                                 module_path=[str(Path(p).resolve()) for p in module_path],
                                 release=release, seed=seed).validate()
-        machine = Machine.create(path, definition, force=force)
+        with machine_lock(path):
+            machine = Machine.create(path, definition, force=force)
     except (MachineError, ValueError) as e:
         click.echo(f"kmodemu: {e}", err=True)
         ctx.exit(1)
+    except KernelError as e:
+        click.echo(f"kmodemu: the kernel did not boot: {e}", err=True)
+        ctx.exit(1)
     click.echo(f"Booted {machine.kernel.release} ({profile}) in {path}")
+
+
+@main.command()
+@click.option("--cmdline", default=None, help="Boot with this command line instead of the old one.")
+@click.pass_context
+def reboot(ctx, cmdline) -> None:
+    """Reboot the machine: a fresh kernel from its definition; its disk is kept."""
+    path = ctx.obj["machine_dir"]
+    with machine_lock(path):
+        machine = open_machine(path)
+        try:
+            machine.reboot(cmdline=cmdline)
+        except KernelError as e:
+            click.echo(f"kmodemu: the kernel did not boot: {e}", err=True)
+            ctx.exit(1)
+
+
+@main.command()
+@click.pass_context
+def poweroff(ctx) -> None:
+    """Power the machine off; the next command boots it again."""
+    path = ctx.obj["machine_dir"]
+    with machine_lock(path):
+        machine = open_machine(path)
+        machine.poweroff()
 
 
 @main.command()
@@ -110,7 +170,9 @@ def shell(ctx, record) -> None:
     """An interactive console on the machine (one command per line)."""
     from kmodemu.shell import run_shell
 
-    machine = open_machine(ctx.obj["machine_dir"])
+    path = ctx.obj["machine_dir"]
+    with machine_lock(path):
+        machine = open_machine(path)
     ctx.exit(run_shell(machine, record=record))
 
 

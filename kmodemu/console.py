@@ -8,6 +8,7 @@ caller's streams for the duration of one command.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 from typing import IO, TYPE_CHECKING, Sequence
@@ -56,11 +57,25 @@ def _kmod_tool(name: str) -> click.Command:
         from kmodemu.kmod.context import ToolContext
 
         m = machine_of(ctx)
+        if name == "lsmod" and "--json" in args:
+            ctx.exit(_lsmod_json(m, args))
         tctx = ToolContext(kernel=m.kernel, root=m.root, stdout=sys.stdout, stderr=sys.stderr,
                            env=dict(os.environ))
         ctx.exit(TOOLS[name]([name, *args], tctx))
 
     return tool
+
+
+def _lsmod_json(m: "Machine", args: Sequence[str]) -> int:
+    """``lsmod --json``: the same facts as lsmod, as a JSON list (a kmodemu extension)."""
+    if list(args) != ["--json"]:
+        click.echo("lsmod: --json takes no other arguments", err=True)
+        return 1
+    mods = [{"name": x.name, "size": x.size, "refcnt": x.refcnt, "used_by": list(x.holders),
+             "state": x.state, "permanent": x.permanent, "taint": x.taint.letters()}
+            for x in m.kernel.modules.loaded()]
+    click.echo(json.dumps(mods, indent=2))
+    return 0
 
 
 for _name in KMOD_TOOLS:
@@ -97,12 +112,30 @@ def dmesg(ctx, clear_after, clear_only, decode, notime, levels) -> None:
 
 
 @console.command()
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON object: each file's text (directories: every file in them).")
 @click.argument("paths", nargs=-1, required=True)
 @click.pass_context
-def cat(ctx, paths) -> None:
+def cat(ctx, as_json, paths) -> None:
     """Print pseudo files (/proc, /sys, /sys/kernel/debug)."""
     k = machine_of(ctx).kernel
     rc = 0
+    if as_json:
+        data: dict[str, str] = {}
+        for p in paths:
+            try:
+                if k.vfs.is_dir(p):
+                    for name in k.vfs.listdir(p):
+                        full = p.rstrip("/") + "/" + name
+                        if not k.vfs.is_dir(full):
+                            data[full] = k.read(full)
+                else:
+                    data[p] = k.read(p)
+            except KernelError as e:
+                click.echo(f"cat: {p}: {os.strerror(e.errno)}", err=True)
+                rc = 1
+        click.echo(json.dumps(data, indent=2))
+        ctx.exit(rc)
     for p in paths:
         try:
             click.echo(k.read(p), nl=False)
@@ -113,9 +146,10 @@ def cat(ctx, paths) -> None:
 
 
 @console.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @click.argument("path", default="/")
 @click.pass_context
-def ls(ctx, path) -> None:
+def ls(ctx, as_json, path) -> None:
     """List a pseudo directory."""
     k = machine_of(ctx).kernel
     try:
@@ -123,6 +157,9 @@ def ls(ctx, path) -> None:
     except KernelError as e:
         click.echo(f"ls: cannot access '{path}': {os.strerror(e.errno)}", err=True)
         ctx.exit(2)
+    if as_json:
+        click.echo(json.dumps(names))
+        return
     for n in names:
         click.echo(n)
 
@@ -175,7 +212,7 @@ def execute(machine: "Machine", argv: Sequence[str], out: IO[str], err: IO[str])
     """Run one console command line on ``machine``; return its exit status."""
     if not argv:
         return 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), machine.locked():
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             result = console.main(args=list(argv), prog_name="kmodemu", obj=machine,
                                   standalone_mode=False)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import io
 import json
 import os
@@ -48,6 +47,7 @@ class Machine:
         self.definition = definition.validate()
         self.path = Path(path) if path else None
         self.journal: list[list[str]] = []
+        self.powered_off = False
         self._tmp: tempfile.TemporaryDirectory | None = None
         if definition.root:
             self.root = Path(definition.root)
@@ -57,12 +57,14 @@ class Machine:
             self._tmp = tempfile.TemporaryDirectory(prefix="kmodemu-root-")
             self.root = Path(self._tmp.name)
         self.registry = ModuleRegistry([Path(p) for p in definition.module_path])
-        self.kernel = Kernel(cmdline=definition.cmdline, profile=definition.profile,
-                             release=definition.release, mem=definition.mem_bytes,
-                             registry=self.registry, builtin=definition.builtin,
-                             seed=definition.seed)
+        self.kernel = self._new_kernel()
         self._prepare_disk()
         self.kernel.boot()
+
+    def _new_kernel(self) -> Kernel:
+        d = self.definition
+        return Kernel(cmdline=d.cmdline, profile=d.profile, release=d.release, mem=d.mem_bytes,
+                      registry=self.registry, builtin=d.builtin, seed=d.seed)
 
     # -- disk -------------------------------------------------------------------
     def _prepare_disk(self) -> None:
@@ -88,12 +90,15 @@ class Machine:
     def create(cls, path: Path, definition: MachineDef, *, force: bool = False) -> "Machine":
         path = Path(path)
         image = path / IMAGE_NAME
-        if path.exists() and any(path.iterdir()):
+        entries = [p for p in path.iterdir() if p.name != ".lock"] if path.exists() else []
+        if entries:
             if not force:
                 raise MachineError(f"{path}: a machine already exists (use --force to replace it)")
-            if image.exists():
-                cls._read_image(image)  # refuse to wipe something that is not ours
-            shutil.rmtree(path)
+            if not image.exists():
+                raise MachineError(f"{path}: not a kmodemu machine directory; not replacing it")
+            cls._read_image(image)  # refuse to wipe something that is not ours
+            for p in entries:
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
         path.mkdir(parents=True, exist_ok=True)
         machine = cls(definition, path)
         machine.save()
@@ -126,6 +131,9 @@ class Machine:
         except (TypeError, ValueError) as e:
             raise MachineError(f"{path / IMAGE_NAME}: damaged machine image ({e})") from None
         machine = cls(definition, path)
+        machine.powered_off = bool(data.get("powered_off", False))
+        if machine.powered_off:
+            return machine
         sink = io.StringIO()
         for argv in data["journal"]:
             machine.run(argv, stdout=sink, stderr=sink, journal=True)
@@ -138,22 +146,30 @@ class Machine:
         if self.path is None:
             return
         data = {"format": IMAGE_FORMAT, "version": IMAGE_VERSION,
-                "definition": self.definition.to_dict(), "journal": self.journal}
+                "definition": self.definition.to_dict(), "journal": self.journal,
+                "powered_off": self.powered_off}
         fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".machine.", suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=1)
             f.write("\n")
         os.replace(tmp, self.path / IMAGE_NAME)
 
-    @contextlib.contextmanager
-    def locked(self):
-        """Hold the machine's lock for one command (two shells on one machine take turns)."""
-        if self.path is None:
-            yield
-            return
-        with open(self.path / ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
+    def reboot(self, *, cmdline: str | None = None) -> None:
+        """A fresh kernel from the definition (optionally a new command line); the disk stays."""
+        if cmdline is not None:
+            self.definition.cmdline = cmdline
+        self.journal = []
+        self.powered_off = False
+        self.kernel = self._new_kernel()
+        self._prepare_disk()
+        self.save()
+        self.kernel.boot()
+
+    def poweroff(self) -> None:
+        """Forget the running kernel; the image remembers the machine is off."""
+        self.journal = []
+        self.powered_off = True
+        self.save()
 
     def close(self) -> None:
         if self._tmp is not None:
