@@ -214,3 +214,38 @@ def _build(header: dict[str, list[str]], steps: list[Step], lines: list[str], pa
                     seed=seed, release=one("release"), description=one("description", ""),
                     skip=(skip or "skipped") if "skip" in header else None,
                     requires=words("requires"))
+
+
+def render(definition, steps: list[tuple[str, str | None, list[str]]], *,
+           comments: list[str] = (), base: Path | None = None) -> str:
+    """Write a scenario: a header from a ``MachineDef``, then ``(command, stdin, block)`` steps.
+
+    A step whose command is ``None`` is a comment line (its ``stdin`` is the text).
+    Module paths are written relative to ``base`` (the scenario's directory) when possible.
+    """
+    import os
+
+    out = [f"# {c}" if c else "#" for c in comments]
+    out.append(f"profile: {definition.profile}")
+    out.append(f"cmdline: {definition.cmdline}".rstrip())
+    out.append(f"mem: {definition.mem}")
+    if definition.builtin:
+        out.append(f"builtin: {' '.join(definition.builtin)}")
+    for p in definition.module_path:
+        rel = os.path.relpath(p, base) if base is not None else p
+        out.append(f"module-path: {rel}")
+    if definition.release:
+        out.append(f"release: {definition.release}")
+    out.append(f"seed: {definition.seed}")
+    out.append("")
+    for command, stdin, block in steps:
+        if command is None:
+            out.append(f"# {stdin}" if stdin else "#")
+            continue
+        out.append(f"$ {command}")
+        if stdin is not None:
+            m = _HEREDOC.search(command)
+            out.extend(stdin.split("\n")[:-1] if stdin.endswith("\n") else stdin.split("\n"))
+            out.append(m.group(2) if m else "EOF")
+        out.extend(block)
+    return "".join(line + "\n" for line in out)
