@@ -522,7 +522,8 @@ class Depmod:
         return b.to_bytes()
 
     def out_devname(self) -> bytes:
-        s = "# Device nodes to trigger on-demand module loading.\n"
+        s = ""
+        header = "# Device nodes to trigger on-demand module loading.\n"
         for m in self.modules:
             devname = None
             kind = ""
@@ -541,7 +542,7 @@ class Depmod:
                     break
             if devname is not None:
                 if kind:
-                    s += f"{m.name} {devname} {kind}{major}:{minor}\n"
+                    s += (header if not s else "") + f"{m.name} {devname} {kind}{major}:{minor}\n"
                 else:
                     self.log.error(f"Module '{m.name}' has devname ({devname}) but lacks major "
                                    "and minor information. Ignoring.\n")
