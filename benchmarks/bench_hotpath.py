@@ -1,0 +1,428 @@
+"""Hot path of the zcache storage layer: put+get per page through the host's ops.
+
+Measures, on a deterministic corpus of real pages of this machine (page-aligned
+4 KiB cuts of shared libraries, docs, Python sources and bytecode, gzipped
+files, plus zero and same-filled pages, chosen by a seed):
+
+* put+get per page through ``host.cleancache_ops`` and ``host.frontswap_ops``
+  (zbud and zsmalloc), as a RATIO to raw zstd-3 compress+decompress of the same
+  pages timed in the same repeat (perf-baseline §4, goal G1 <= 1.25);
+* the same with lz4 against raw lz4 (goal G2: overhead <= 0.25 x raw zstd-3);
+* density: zpages per frame for zbud and zsmalloc, against the ideal packing
+  and an independent simulation of kernel zbud (goal G8);
+* Python bookkeeping bytes per stored page, by tracemalloc (goal G9 <= 128 B).
+
+Run: ``.venv/bin/python benchmarks/bench_hotpath.py [--pages 4096] [--repeats 9]``.
+No assertion is made on times; this prints a table (``--json`` for machines).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import glob
+import importlib
+import importlib.util
+import json
+import os
+import random
+import statistics
+import sys
+import time
+import tracemalloc
+import types
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PKG = "kmodemu_plugins.zcache"
+PAGE = 4096
+
+
+def load_plugin():
+    """Import plugins/zcache under the kernel's name, as tests/zcache/conftest.py does."""
+    if PKG not in sys.modules:
+        sys.modules.setdefault("kmodemu_plugins", types.ModuleType("kmodemu_plugins"))
+        sys.modules["kmodemu_plugins"].__path__ = []
+        mod = types.ModuleType(PKG)
+        mod.__path__ = [str(ROOT / "plugins" / "zcache")]
+        sys.modules[PKG] = mod
+    sys.path.insert(0, str(ROOT))
+    return (importlib.import_module(f"{PKG}.host"), importlib.import_module(f"{PKG}.zbud"),
+            importlib.import_module(f"{PKG}.compress"))
+
+
+# ------------------------------------------------------------------ corpus
+
+CLASSES = (  # name, share, file patterns
+    ("elf", 0.35, ["/usr/lib/x86_64-linux-gnu/*.so*", "/usr/lib/*/*.so*"]),
+    ("doc", 0.15, ["/usr/share/doc/*/*", "/usr/share/doc/*/*/*"]),
+    ("py", 0.15, ["/usr/lib/python3*/*.py", "/usr/lib/python3*/*/*.py"]),
+    ("pyc", 0.15, ["/usr/lib/python3*/__pycache__/*.pyc", "/usr/lib/python3*/*/__pycache__/*.pyc"]),
+    ("gz", 0.10, ["/usr/share/doc/*/*.gz", "/usr/share/man/man1/*.gz"]),
+)
+ZERO_SHARE = 0.08
+SAME_SHARE = 0.02
+
+
+def _files(patterns, text_only=False):
+    seen = set()
+    out = []
+    for pat in patterns:
+        for path in sorted(glob.glob(pat)):
+            if path in seen or not os.path.isfile(path) or os.path.islink(path):
+                continue
+            if text_only and path.endswith(".gz"):
+                continue
+            seen.add(path)
+            try:
+                size = os.path.getsize(path)
+            except OSError:
+                continue
+            if size:
+                out.append((path, size))
+    return out
+
+
+def build_corpus(n: int, seed: int) -> tuple[list[bytes], list[str]]:
+    """``n`` distinct pages and their class names, reproducible from ``seed`` on this machine."""
+    rng = random.Random(seed)
+    pages: list[bytes] = []
+    kinds: list[str] = []
+    seen: set[bytes] = set()
+    for name, share, patterns in CLASSES:
+        files = _files(patterns, text_only=(name == "doc"))
+        if not files:
+            continue
+        want = round(n * share)
+        weights = [(size + PAGE - 1) // PAGE for _, size in files]
+        tries = 0
+        got = 0
+        while got < want and tries < want * 20:
+            tries += 1
+            path, size = rng.choices(files, weights=weights)[0]
+            off = rng.randrange((size + PAGE - 1) // PAGE) * PAGE
+            try:
+                with open(path, "rb") as fh:
+                    fh.seek(off)
+                    data = fh.read(PAGE)
+            except OSError:
+                continue
+            data = data.ljust(PAGE, b"\0")
+            if data in seen or data == bytes(PAGE):
+                continue
+            seen.add(data)
+            pages.append(data)
+            kinds.append(name)
+            got += 1
+    for _ in range(round(n * ZERO_SHARE)):
+        pages.append(bytes(PAGE))
+        kinds.append("zero")
+    while len(pages) < n:
+        word = rng.getrandbits(64).to_bytes(8, "little")
+        pages.append(word * (PAGE // 8))
+        kinds.append("same")
+    order = list(range(len(pages)))
+    rng.shuffle(order)
+    return [pages[i] for i in order][:n], [kinds[i] for i in order][:n]
+
+
+# -------------------------------------------------------------- targets
+
+class Frames:
+    """Unbounded frame allocator (RAM is not the point here)."""
+
+    __slots__ = ("next", "free_list")
+
+    def __init__(self):
+        self.next = 0
+        self.free_list = []
+
+    def alloc(self):
+        if self.free_list:
+            return self.free_list.pop()
+        self.next += 1
+        return self.next
+
+    def free(self, pfn):
+        self.free_list.append(pfn)
+
+
+def raw_roundtrip(comp, pages):
+    c = comp.compress
+    d = comp.decompress
+    t0 = time.perf_counter()
+    packed = [c(p) for p in pages]
+    t1 = time.perf_counter()
+    for b in packed:
+        d(b)
+    t2 = time.perf_counter()
+    return t1 - t0, t2 - t1
+
+
+def dict_store_roundtrip(comp, pages):
+    """The thinnest zcache: packed int keys, compressed bytes in a dict."""
+    c = comp.compress
+    d = comp.decompress
+    store = {}
+    t0 = time.perf_counter()
+    for i, p in enumerate(pages):
+        store[(1 << 48) | i] = c(p)
+    t1 = time.perf_counter()
+    pop = store.pop
+    for i in range(len(pages)):
+        d(pop((1 << 48) | i))
+    t2 = time.perf_counter()
+    return t1 - t0, t2 - t1
+
+
+def make_cleancache(host_m, comp_name, zpool, npages):
+    from kmodemu.mm.page import Page
+
+    host = host_m.ZcacheHost(Frames(), comp_name, zpool=zpool)
+    ops = host.cleancache_ops
+    pid = ops.init_fs(PAGE)
+    keys = [(i // 16).to_bytes(8, "little") + bytes(16) for i in range(npages)]
+    return host, ops, pid, keys, Page
+
+
+def cleancache_roundtrip(host_m, comp_name, zpool, pages, check=False):
+    host, ops, pid, keys, Page = make_cleancache(host_m, comp_name, zpool, len(pages))
+    page_objs = [Page(p) for p in pages]
+    scratch = Page()
+    put = ops.put_page
+    get = ops.get_page
+    gc.collect()
+    t0 = time.perf_counter()
+    for i, pg in enumerate(page_objs):
+        put(pid, keys[i], i & 15, pg)
+    t1 = time.perf_counter()
+    misses = 0
+    for i in range(len(page_objs)):
+        if get(pid, keys[i], i & 15, scratch):
+            misses += 1
+        elif check and scratch.data != pages[i]:
+            raise AssertionError(f"cleancache returned wrong data for page {i}")
+    t2 = time.perf_counter()
+    return t1 - t0, t2 - t1, misses
+
+
+def frontswap_roundtrip(host_m, comp_name, zpool, pages, check=False):
+    from kmodemu.mm.page import Page
+
+    host = host_m.ZcacheHost(Frames(), comp_name, zpool=zpool)
+    ops = host.frontswap_ops
+    ops.init(0)
+    page_objs = [Page(p) for p in pages]
+    scratch = Page()
+    store = ops.store
+    load = ops.load
+    gc.collect()
+    t0 = time.perf_counter()
+    for i, pg in enumerate(page_objs):
+        store(0, i, pg)
+    t1 = time.perf_counter()
+    misses = 0
+    for i in range(len(page_objs)):
+        if load(0, i, scratch):
+            misses += 1
+        elif check and scratch.data != pages[i]:
+            raise AssertionError(f"frontswap returned wrong data for page {i}")
+    t2 = time.perf_counter()
+    return t1 - t0, t2 - t1, misses
+
+
+# -------------------------------------------------------------- density
+
+def zbud_frames(sizes: list[int]) -> int:
+    """Kernel zbud frames for these compressed sizes (independent simulation).
+
+    Sizes include nothing: 32 bytes of tmem handle are added here; 64 chunks of
+    64 bytes per frame; a zpage goes to the unbuddied frame with the most
+    chunks used that still fits, else to a new frame; sizes above 4000 are
+    refused (not stored, no frame).  No frees happen, so which frame of a list
+    is picked does not change the count.
+    """
+    unbuddied = [0] * 65  # frames by chunks used
+    frames = 0
+    for size in sizes:
+        if size > 4000:
+            continue
+        need = (size + 32 + 63) // 64
+        for used in range(64 - need, 0, -1):
+            if unbuddied[used]:
+                unbuddied[used] -= 1
+                break
+        else:
+            frames += 1
+            unbuddied[need] += 1
+    return frames
+
+
+def density(host_m, comp, pages):
+    """Store every page ephemerally (no mean rule) and count frames."""
+    out = {}
+    sizes = [len(comp.compress(p)) for p in pages if p != bytes(PAGE)]
+    for zpool in ("zbud", "zsmalloc"):
+        host, ops, pid, keys, Page = make_cleancache(host_m, comp.name, zpool, len(pages))
+        for i, p in enumerate(pages):
+            ops.put_page(pid, keys[i], i & 15, Page(p))
+        zc = host.counters.zcache
+        frames = host.zpool.pageframes
+        stored = zc.eph_zpages
+        nonzero = stored - zc.zero_filled_pages
+        kept = [s for s in sizes if s <= host.zpool.max_size]
+        out[zpool] = {
+            "stored": stored,
+            "refused": zc.failed_eph_puts,
+            "frames": frames,
+            "pages_per_frame": stored / frames,
+            "nonzero_pages_per_frame": nonzero / frames,
+            "ideal_nonzero_pages_per_frame": len(kept) * PAGE / sum(kept),
+        }
+    out["zbud"]["kernel_sim_frames"] = zbud_frames(sizes)
+    return out
+
+
+def bookkeeping(host_m, zbud_m, comp_name, pages, zpool):
+    """Python bytes per stored page that are not frame contents (tracemalloc)."""
+    from kmodemu.mm.page import Page
+
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    host = host_m.ZcacheHost(Frames(), comp_name, zpool=zpool)
+    ops = host.cleancache_ops
+    pid = ops.init_fs(PAGE)
+    # distinct handles for many copies of the corpus: one object per 16 pages
+    n = len(pages)
+    for rep in range(4):
+        for i, p in enumerate(pages):
+            j = rep * n + i
+            ops.put_page(pid, (j >> 4).to_bytes(8, "little") + bytes(16), j & 15, Page(p))
+    gc.collect()
+    used = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    pool = host.zpool
+    if zpool == "zbud":
+        payload = len(pool._arena) * zbud_m.ARENA_BATCH * PAGE
+    else:
+        payload = sum(len(z.buf) for z in pool._zspages if z is not None)
+    stored = host.counters.zcache.eph_zpages
+    return {"stored": stored, "traced_bytes": used, "frame_bytes": payload,
+            "bookkeeping_per_page": (used - payload) / stored}
+
+
+# ------------------------------------------------------------------ main
+
+def median_range(xs):
+    return statistics.median(xs), min(xs), max(xs)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pages", type=int, default=4096)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = ap.parse_args(argv)
+
+    host_m, zbud_m, compress_m = load_plugin()
+    pages, kinds = build_corpus(args.pages, args.seed)
+    n = len(pages)
+    zstd = compress_m.get_compressor("zstd")
+    have_lz4 = "lz4" in compress_m.available()
+    lz4 = compress_m.get_compressor("lz4") if have_lz4 else None
+    mix = {k: kinds.count(k) for k in sorted(set(kinds))}
+    ratio = n * PAGE / sum(len(zstd.compress(p)) for p in pages)
+
+    # correctness once, outside the timings
+    for z in ("zbud", "zsmalloc"):
+        cleancache_roundtrip(host_m, "zstd", z, pages, check=True)
+        frontswap_roundtrip(host_m, "zstd", z, pages, check=True)
+
+    targets = {
+        "raw zstd-3 compress+decompress": lambda: raw_roundtrip(zstd, pages),
+        "dict + zstd-3 (thinnest store)": lambda: dict_store_roundtrip(zstd, pages),
+        "cleancache zbud zstd-3": lambda: cleancache_roundtrip(host_m, "zstd", "zbud", pages)[:2],
+        "frontswap zbud zstd-3": lambda: frontswap_roundtrip(host_m, "zstd", "zbud", pages)[:2],
+        "cleancache zsmalloc zstd-3": lambda: cleancache_roundtrip(host_m, "zstd", "zsmalloc", pages)[:2],
+        "frontswap zsmalloc zstd-3": lambda: frontswap_roundtrip(host_m, "zstd", "zsmalloc", pages)[:2],
+    }
+    if have_lz4:
+        targets["raw lz4 compress+decompress"] = lambda: raw_roundtrip(lz4, pages)
+        targets["cleancache zbud lz4"] = lambda: cleancache_roundtrip(host_m, "lz4", "zbud", pages)[:2]
+    zero_pages = [p for p in pages if p == bytes(PAGE)]
+    if zero_pages:
+        targets["cleancache zbud zstd-3, zero pages only"] = \
+            lambda: cleancache_roundtrip(host_m, "zstd", "zbud", zero_pages)[:2]
+        targets["raw zstd-3, zero pages only"] = lambda: raw_roundtrip(zstd, zero_pages)
+
+    times = {name: [] for name in targets}
+    for _ in range(args.repeats):
+        for name, fn in targets.items():
+            times[name].append(fn())
+
+    raw = times["raw zstd-3 compress+decompress"]
+    rows = []
+    for name, ts in times.items():
+        count = len(zero_pages) if "zero pages only" in name else n
+        put_us = [t[0] / count * 1e6 for t in ts]
+        get_us = [t[1] / count * 1e6 for t in ts]
+        both = [(t[0] + t[1]) / count * 1e6 for t in ts]
+        ref = times["raw zstd-3, zero pages only"] if "zero pages only" in name else raw
+        rel = [(t[0] + t[1]) / (r[0] + r[1]) for t, r in zip(ts, ref)]
+        rows.append({
+            "target": name,
+            "put_us": median_range(put_us), "get_us": median_range(get_us),
+            "put_get_us": median_range(both), "ratio_to_raw_zstd3": median_range(rel),
+        })
+    if have_lz4:
+        raw_lz4 = times["raw lz4 compress+decompress"]
+        lz = times["cleancache zbud lz4"]
+        overhead = [((a[0] + a[1]) - (b[0] + b[1])) / (r[0] + r[1])
+                    for a, b, r in zip(lz, raw_lz4, raw)]
+        lz4_overhead = median_range(overhead)
+    else:
+        lz4_overhead = None
+
+    dens = density(host_m, zstd, pages)
+    books = {z: bookkeeping(host_m, zbud_m, "zstd", pages, z) for z in ("zbud", "zsmalloc")}
+
+    result = {
+        "pages": n, "seed": args.seed, "repeats": args.repeats, "mix": mix,
+        "zstd3_corpus_ratio": ratio, "rows": rows,
+        "lz4_stack_overhead_vs_raw_zstd3": lz4_overhead,
+        "density": dens, "bookkeeping": books,
+        "python": sys.version.split()[0],
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+
+    print(f"corpus: {n} pages, seed {args.seed}, mix {mix}, zstd-3 ratio {ratio:.2f}; "
+          f"{args.repeats} repeats, median (min-max)")
+    print()
+    print(f"| {'target':42} | put us | get us | put+get us | ratio to raw zstd-3 |")
+    print(f"|{'-' * 44}|--------|--------|------------|---------------------|")
+    for r in rows:
+        m, lo, hi = r["ratio_to_raw_zstd3"]
+        print(f"| {r['target']:42} | {r['put_us'][0]:6.2f} | {r['get_us'][0]:6.2f} | "
+              f"{r['put_get_us'][0]:10.2f} | {m:5.2f} ({lo:.2f}-{hi:.2f})    |")
+    if lz4_overhead:
+        m, lo, hi = lz4_overhead
+        print(f"\nlz4 stack overhead (host lz4 - raw lz4) / raw zstd-3: {m:.3f} ({lo:.3f}-{hi:.3f})")
+    print("\ndensity (ephemeral puts of the whole corpus):")
+    for z, d in dens.items():
+        extra = f", kernel zbud simulation {d['kernel_sim_frames']} frames" if "kernel_sim_frames" in d else ""
+        print(f"  {z:8}: {d['stored']} stored, {d['refused']} refused, {d['frames']} frames: "
+              f"{d['pages_per_frame']:.2f} pages/frame ({d['nonzero_pages_per_frame']:.2f} without "
+              f"zero pages; ideal {d['ideal_nonzero_pages_per_frame']:.2f}){extra}")
+    print("\nPython bookkeeping per stored page (tracemalloc, frame contents excluded):")
+    for z, b in books.items():
+        print(f"  {z:8}: {b['bookkeeping_per_page']:.0f} B over {b['stored']} pages "
+              f"({b['traced_bytes'] / 1e6:.1f} MB traced, {b['frame_bytes'] / 1e6:.1f} MB frames)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
