@@ -50,7 +50,16 @@ class ScenarioFile(pytest.File):
             scn = load(self.path)
         except ScenarioSyntaxError as e:
             raise self.CollectError(str(e)) from None
-        yield ScenarioItem.from_parent(self, name=scn.name, scenario=scn)
+        item = ScenarioItem.from_parent(self, name=scn.name, scenario=scn)
+        reason = scn.skip
+        if reason is None and scn.requires:
+            from kmodemu.scenario.runner import missing_commands
+
+            missing = missing_commands(scn)
+            reason = f"requires command(s) not available here: {', '.join(missing)}" if missing else None
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
+        yield item
 
 
 class ScenarioFailed(Exception):

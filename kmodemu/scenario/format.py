@@ -121,10 +121,12 @@ def load(path: Path | str) -> Scenario:
 
 def parse(text: str, *, path: Path | None = None, name: str | None = None) -> Scenario:
     """Parse scenario text. The name defaults to the file's stem."""
+    path = Path(path) if path is not None else None
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     header: dict[str, list[str]] = {}
+    header_line: dict[str, int] = {}
     steps: list[Step] = []
     i, n = 0, len(lines)
     comment_at = 0
@@ -153,8 +155,9 @@ def parse(text: str, *, path: Path | None = None, name: str | None = None) -> Sc
         if key in header and not HEADER_KEYS[key]:
             raise ScenarioSyntaxError(path, i + 1, f"header key {key!r} given twice")
         header.setdefault(key, []).append(value)
+        header_line.setdefault(key, i + 1)
         i += 1
-    return _build(header, steps, lines, path, name)
+    return _build(header, header_line, steps, lines, path, name)
 
 
 def _parse_step(lines: list[str], i: int, path: Path | None) -> tuple[Step, int]:
@@ -189,7 +192,7 @@ def _parse_step(lines: list[str], i: int, path: Path | None) -> tuple[Step, int]
     return Step(command, lineno, stdin, start, end, patterns), i
 
 
-def _build(header: dict[str, list[str]], steps: list[Step], lines: list[str], path: Path | None,
+def _build(header: dict[str, list[str]], header_line: dict[str, int], steps: list[Step], lines: list[str], path: Path | None,
            name: str | None) -> Scenario:
     def one(key: str, default=None):
         return header[key][0] if key in header else default
@@ -199,12 +202,12 @@ def _build(header: dict[str, list[str]], steps: list[Step], lines: list[str], pa
 
     scn_name = one("name") or name or (path.stem if path else "scenario")
     if "#" in scn_name or not scn_name.strip():
-        raise ScenarioSyntaxError(path, 1, f"bad scenario name {scn_name!r} (no '#', not empty)")
+        raise ScenarioSyntaxError(path, header_line.get("name", 1), f"bad scenario name {scn_name!r} (no '#', not empty)")
     seed_text = one("seed", "0")
     try:
         seed = int(seed_text, 0)
     except ValueError:
-        raise ScenarioSyntaxError(path, 1, f"seed must be an integer, not {seed_text!r}") from None
+        raise ScenarioSyntaxError(path, header_line["seed"], f"seed must be an integer, not {seed_text!r}") from None
     base = path.parent if path else Path.cwd()
     module_path = [str((base / p).resolve()) for v in header.get("module-path", []) for p in v.split()]
     skip = one("skip")

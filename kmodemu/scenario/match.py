@@ -29,8 +29,8 @@ def align(patterns: list[Pattern], lines: list[Line]) -> tuple[bool, list[str]]:
     while i < m or j < n:
         p = patterns[i] if i < m else None
         if p is not None and p.kind == "ellipsis":
-            if j < n and cost[i][j] == cost[i][j + 1]:
-                j += 1            # absorbed by the ellipsis
+            if j < n and cost[i][j] != cost[i + 1][j]:
+                j += 1            # absorbed by the ellipsis (it ends as soon as it may)
                 continue
             out.append(p.raw)
             i += 1

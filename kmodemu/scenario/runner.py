@@ -52,6 +52,14 @@ def available_commands() -> set[str]:
     return set(console.commands) | {"echo"}
 
 
+def missing_commands(scn: Scenario) -> list[str]:
+    """The commands a scenario ``requires:`` that this build does not have."""
+    if not scn.requires:
+        return []
+    have = available_commands()
+    return [c for c in scn.requires if c not in have]
+
+
 def load_or_error(path: Path) -> Scenario | ScenarioResult:
     """Parse a file; a syntax error becomes an ERROR result for that file."""
     try:
@@ -66,7 +74,7 @@ def run_scenario(scn: Scenario, *, seed: int | None = None) -> ScenarioResult:
     if scn.skip is not None:
         result.status, result.reason = SKIP, scn.skip
         return result
-    missing = [c for c in scn.requires if c not in available_commands()]
+    missing = missing_commands(scn)
     if missing:
         result.status = SKIP
         result.reason = f"requires command(s) not available here: {', '.join(missing)}"
