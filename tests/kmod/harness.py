@@ -99,6 +99,9 @@ def run_case(case: dict, tmp: Path, trees: dict[str, Path]) -> tuple[int, str, s
     return rc, out, err
 
 
+DATA_OK = (CONFORMANCE / "kmod-tree" / "main").is_dir()
+
+
 def normalise(text: str) -> str:
     """Drop libkmod's own source positions (a build artefact)."""
     return _SRCPOS.sub("", text)
