@@ -90,11 +90,52 @@ class ZcacheCounters(_Counters):
     NAMES = ZCACHE_NAMES
 
 
-class ZbudCounters(_Counters):
-    """debugfs ``zbud/``: the allocator's own view (sizes include the tmem handle)."""
+#: zbud/ values that are levels of the allocator, read from it when asked
+ZBUD_GAUGES: tuple[str, ...] = tuple(
+    n for n in ZBUD_NAMES if "cumul" not in n and "evicted" not in n and "zombie" not in n)
 
-    __slots__ = ZBUD_NAMES
+
+class _NoGauges:
+    """Gauges before an allocator is bound: all zero."""
+
+    def __getattr__(self, name: str) -> int:
+        return 0
+
+
+def _gauge(name: str) -> property:
+    return property(lambda self: getattr(self._source, name),
+                    doc=f"zbud/{name}, read from the allocator")
+
+
+class ZbudCounters(_Counters):
+    """debugfs ``zbud/``: the allocator's own view (sizes include the tmem handle).
+
+    Cumulative counters are plain ints.  The levels (zpages, zbytes,
+    pageframes, buddied/unbuddied counts) are read from the bound allocator
+    when asked, so the hot path does not keep a second copy of them.
+    """
+
+    __slots__ = tuple(n for n in ZBUD_NAMES if n not in ZBUD_GAUGES) + ("_source",)
     NAMES = ZBUD_NAMES
+
+    def __init__(self) -> None:
+        for name in self.__slots__:
+            setattr(self, name, 0)
+        self._source = _NoGauges()
+
+    def bind(self, source) -> None:
+        """Read the gauges from ``source`` (an allocator) from now on."""
+        self._source = source
+
+    def reset(self) -> None:
+        source = self._source
+        super().reset()
+        self._source = source
+
+
+for _name in ZBUD_GAUGES:
+    setattr(ZbudCounters, _name, _gauge(_name))
+del _name
 
 
 class Counters:

@@ -45,32 +45,33 @@ class ZcacheBug(RuntimeError):
 class ZcachePamops:
     """The pampd operations tmem calls back: decompress, and free into the allocator."""
 
-    __slots__ = ("zpool", "decompress")
+    __slots__ = ("zpool", "decompress", "_read", "_free")
 
     def __init__(self, zpool, decompress):
         self.zpool = zpool
         self.decompress = decompress
+        self._read = zpool.read
+        self._free = zpool.free
 
     def get_data(self, pampd: int, pool: Pool) -> bytes | None:
         if pampd < 0:  # ZERO_FILLED
             return ZERO_PAGE
-        buf = self.zpool.read(pampd)
+        buf = self._read(pampd)
         if buf is None:
             return None
         return self.decompress(buf)
 
     def get_data_and_free(self, pampd: int, pool: Pool) -> bytes | None:
-        zpool = self.zpool
         if pampd < 0:
-            zpool.free(pampd, not pool.persistent)
+            self._free(pampd, not pool.persistent)
             return ZERO_PAGE
-        buf = zpool.read(pampd)
+        buf = self._read(pampd)
         data = None if buf is None else self.decompress(buf)
-        zpool.free(pampd, not pool.persistent)
+        self._free(pampd, not pool.persistent)
         return data
 
     def free(self, pampd: int, pool: Pool) -> None:
-        self.zpool.free(pampd, not pool.persistent)
+        self._free(pampd, not pool.persistent)
 
 
 class ZcacheHost:
@@ -98,21 +99,17 @@ class ZcacheHost:
         self.compressor = compressor
         self.counters = counters if counters is not None else Counters()
         zc = self.counters.zcache
-        self.pamops = ZcachePamops(None, compressor.decompress)
-        self.tmem = Tmem(self.pamops, zc)
         if zpool == "zbud":
-            from .zbud import ZbudPool
-
-            self.zpool = ZbudPool(frames, zc, self.counters.zbud, self.tmem.flush_handle)
+            from .zbud import ZbudPool as pool_class
         elif zpool == "zsmalloc":
-            from .zsmalloc import ZsmallocPool
-
-            self.zpool = ZsmallocPool(frames, zc, self.counters.zbud, self.tmem.flush_handle)
+            from .zsmalloc import ZsmallocPool as pool_class
         else:
             raise LookupError(f"zpool {zpool!r} not supported (choose from {', '.join(ZPOOLS)})")
-        self.pamops.zpool = self.zpool
-        #: when set, every put becomes a flush (zcache_freeze; never set in 3.10)
-        self.freeze = False
+        # tmem and the allocator point at each other: eviction flushes tmem
+        self.tmem = Tmem(None, zc)
+        self.zpool = pool_class(frames, zc, self.counters.zbud, self.tmem.flush_handle)
+        self.pamops = self.tmem.pamops = ZcachePamops(self.zpool, compressor.decompress)
+        self._freeze = False
         self.cleancache_ops = CleancacheOps(self, disable_cleancache_ignore_nonactive)
         self.frontswap_ops = FrontswapOps(self, disable_frontswap_ignore_nonactive,
                                           frontswap_has_exclusive_gets)
@@ -126,6 +123,16 @@ class ZcacheHost:
     @frontswap_has_exclusive_gets.setter
     def frontswap_has_exclusive_gets(self, value: bool) -> None:
         self.frontswap_ops.exclusive_gets = bool(value)
+
+    @property
+    def freeze(self) -> bool:
+        """zcache_freeze: every put becomes a flush (never set in 3.10)."""
+        return self._freeze
+
+    @freeze.setter
+    def freeze(self, value: bool) -> None:
+        self._freeze = bool(value)
+        self.cleancache_ops.freeze = self.frontswap_ops.freeze = self._freeze
 
     @property
     def frontswap_poolid(self) -> int:
@@ -229,6 +236,13 @@ class ZcacheHost:
         assert zc.zero_filled_pages == zero, (zc.zero_filled_pages, zero)
 
 
+def _frozen(host: ZcacheHost, pool: Pool, oid: int, index: int) -> int:
+    host.counters.zcache.put_to_flush += 1
+    if pool.objs:
+        host.tmem.flush_page(pool, oid, index)
+    return -1
+
+
 def _put(host: ZcacheHost, pool: Pool, oid: int, index: int, data: bytes,
          th_head: bytes | None) -> int:
     """zcache_put_page + pampd creation: zero check, compress, allocate, tmem_put.
@@ -236,11 +250,8 @@ def _put(host: ZcacheHost, pool: Pool, oid: int, index: int, data: bytes,
     ``th_head`` is the 24-byte oid as stored in the handle, when the caller
     already has it (a cleancache filekey).
     """
-    if host.freeze:
-        host.counters.zcache.put_to_flush += 1
-        if pool.objs:
-            host.tmem.flush_page(pool, oid, index)
-        return -1
+    if host._freeze:
+        return _frozen(host, pool, oid, index)
     eph = not pool.persistent
     zpool = host.zpool
     if data == ZERO_PAGE:
@@ -264,7 +275,8 @@ def _put(host: ZcacheHost, pool: Pool, oid: int, index: int, data: bytes,
 class CleancacheOps:
     """struct cleancache_ops of zcache: ephemeral pools of LOCAL_CLIENT."""
 
-    __slots__ = ("host", "tmem", "pools", "zc", "disable_ignore_nonactive")
+    __slots__ = ("host", "tmem", "pools", "zc", "disable_ignore_nonactive", "freeze",
+                 "_compress", "_create", "_create_zero", "_tmem_put", "_tmem_get")
 
     def __init__(self, host: ZcacheHost, disable_ignore_nonactive: bool = False):
         self.host = host
@@ -272,6 +284,13 @@ class CleancacheOps:
         self.pools = host.tmem.local.pools
         self.zc = host.counters.zcache
         self.disable_ignore_nonactive = disable_ignore_nonactive
+        self.freeze = False
+        # the per-page path calls these directly
+        self._compress = host.compressor.compress
+        self._create = host.zpool.create
+        self._create_zero = host.zpool.create_zero
+        self._tmem_put = host.tmem.put
+        self._tmem_get = host.tmem.get
 
     def init_fs(self, pagesize: int) -> int:
         if pagesize != PAGE_SIZE:
@@ -293,10 +312,26 @@ class CleancacheOps:
         pool = self.pools[pool_id]
         if pool is None:
             return
-        if len(key) == 24:
-            _put(self.host, pool, int.from_bytes(key, "little"), index, page.data, key)
+        oid = int.from_bytes(key, "little")
+        if self.freeze:
+            _frozen(self.host, pool, oid, index)
+            return
+        eph = not pool.persistent
+        data = page.data
+        if data == ZERO_PAGE:
+            pampd = self._create_zero(eph)
         else:
-            _put(self.host, pool, oid_from_key(key), index, page.data, None)
+            if len(key) != 24:
+                key = oid.to_bytes(24, "little")
+            pampd = self._create(eph, self._compress(data),
+                                 key + pack_handle_tail(index, pool_id, LOCAL_CLIENT))
+            if pampd is None:
+                if eph:
+                    self.zc.failed_eph_puts += 1
+                else:
+                    self.zc.failed_pers_puts += 1
+                return
+        self._tmem_put(pool, oid, index, pampd)
 
     def get_page(self, pool_id: int, key: bytes, index: int, page) -> int:
         if index > MAX_INDEX or not 0 <= pool_id < MAX_POOLS_PER_CLIENT:
@@ -304,7 +339,7 @@ class CleancacheOps:
         pool = self.pools[pool_id]
         if pool is None or not pool.objs:
             return -1
-        data = self.tmem.get(pool, int.from_bytes(key, "little"), index, 0)
+        data = self._tmem_get(pool, int.from_bytes(key, "little"), index, 0)
         if data is None:
             return -1
         page.data = data
@@ -328,7 +363,8 @@ class FrontswapOps:
     """struct frontswap_ops of zcache: one persistent pool for every swap type."""
 
     __slots__ = ("host", "tmem", "pools", "zc", "disable_ignore_nonactive",
-                 "exclusive_gets", "poolid")
+                 "exclusive_gets", "poolid", "freeze",
+                 "_compress", "_create", "_create_zero", "_tmem_put", "_tmem_get")
 
     def __init__(self, host: ZcacheHost, disable_ignore_nonactive: bool = False,
                  exclusive_gets: bool = True):
@@ -340,6 +376,12 @@ class FrontswapOps:
         self.exclusive_gets = exclusive_gets
         #: zcache_frontswap_poolid: -1 until the first init
         self.poolid = -1
+        self.freeze = False
+        self._compress = host.compressor.compress
+        self._create = host.zpool.create
+        self._create_zero = host.zpool.create_zero
+        self._tmem_put = host.tmem.put
+        self._tmem_get = host.tmem.get
 
     def init(self, type: int) -> None:
         if self.poolid < 0:
@@ -357,19 +399,38 @@ class FrontswapOps:
             return -ERANGE
         if offset > MAX_INDEX:
             return -1
-        pool = self._pool()
+        poolid = self.poolid
+        pool = self.pools[poolid] if 0 <= poolid < MAX_POOLS_PER_CLIENT else None
         if pool is None:
             return -1
-        return _put(self.host, pool, (type << SWIZ_BITS) | (offset & SWIZ_MASK),
-                    offset >> SWIZ_BITS, page.data, None)
+        oid = (type << SWIZ_BITS) | (offset & SWIZ_MASK)
+        index = offset >> SWIZ_BITS
+        if self.freeze:
+            return _frozen(self.host, pool, oid, index)
+        eph = not pool.persistent
+        data = page.data
+        if data == ZERO_PAGE:
+            pampd = self._create_zero(eph)
+        else:
+            pampd = self._create(eph, self._compress(data), oid.to_bytes(24, "little")
+                                 + pack_handle_tail(index, poolid, LOCAL_CLIENT))
+            if pampd is None:
+                if eph:
+                    self.zc.failed_eph_puts += 1
+                else:
+                    self.zc.failed_pers_puts += 1
+                return -ENOMEM
+        self._tmem_put(pool, oid, index, pampd)
+        return 0
 
     def load(self, type: int, offset: int, page) -> int:
         if offset > MAX_INDEX:
             return -1
-        pool = self._pool()
+        poolid = self.poolid
+        pool = self.pools[poolid] if 0 <= poolid < MAX_POOLS_PER_CLIENT else None
         if pool is None or not pool.objs:
             return -1
-        data = self.tmem.get(pool, (type << SWIZ_BITS) | (offset & SWIZ_MASK),
+        data = self._tmem_get(pool, (type << SWIZ_BITS) | (offset & SWIZ_MASK),
                              offset >> SWIZ_BITS, 1 if self.exclusive_gets else -1)
         if data is None:
             return -1

@@ -79,7 +79,7 @@ class ZbudPool:
         "_size0", "_size1", "_flags", "_pfn",
         "_lprev", "_lnext", "_bprev", "_bnext",
         "_emask", "_pmask",
-        "_arena", "_free_ids", "_next_id", "_cap",
+        "_arena", "_free_ids", "_next_id", "_cap", "_zero_eph", "_zero_pers",
     )
 
     def __init__(self, frames: FrameAllocator, zc, zb, flush: FlushFn):
@@ -102,6 +102,9 @@ class ZbudPool:
         self._free_ids: list[int] = []
         self._next_id = _BASE
         self._cap = _BASE
+        self._zero_eph = 0  # ZERO_FILLED pampds: counted by zcache, not by zbud
+        self._zero_pers = 0
+        zb.bind(self)
 
     # ----------------------------------------------------------- frame ids
 
@@ -191,12 +194,6 @@ class ZbudPool:
             else:
                 budnum = 0
                 self._size0[f] = size
-            if eph:
-                zb.eph_unbuddied_count -= 1
-                zb.eph_buddied_count += 1
-            else:
-                zb.pers_unbuddied_count -= 1
-                zb.pers_buddied_count += 1
         else:
             # zbud_create_prep in a fresh (or freshly evicted) frame
             f = self._get_frame(eph)
@@ -222,15 +219,11 @@ class ZbudPool:
             lnext[f] = lru
             lprev[lru] = f
             if eph:
-                zb.eph_unbuddied_count += 1
-                zb.eph_pageframes += 1
                 v = zc.eph_pageframes + 1
                 zc.eph_pageframes = v
                 if v > zc.eph_pageframes_max:
                     zc.eph_pageframes_max = v
             else:
-                zb.pers_unbuddied_count += 1
-                zb.pers_pageframes += 1
                 v = zc.pers_pageframes + 1
                 zc.pers_pageframes = v
                 if v > zc.pers_pageframes_max:
@@ -244,9 +237,7 @@ class ZbudPool:
         buf[base:base + TMEM_HANDLE_SIZE] = th
         buf[base + TMEM_HANDLE_SIZE:base + size] = cdata
         if eph:
-            zb.eph_zpages += 1
             zb.eph_cumul_zpages += 1
-            zb.eph_zbytes += size
             zb.eph_cumul_zbytes += size
             v = zc.eph_zpages + 1
             zc.eph_zpages = v
@@ -257,9 +248,7 @@ class ZbudPool:
             if v > zc.eph_zbytes_max:
                 zc.eph_zbytes_max = v
         else:
-            zb.pers_zpages += 1
             zb.pers_cumul_zpages += 1
-            zb.pers_zbytes += size
             zb.pers_cumul_zbytes += size
             v = zc.pers_zpages + 1
             zc.pers_zpages = v
@@ -284,6 +273,10 @@ class ZbudPool:
             zc.pers_zpages = v
             if v > zc.pers_zpages_max:
                 zc.pers_zpages_max = v
+        if eph:
+            self._zero_eph += 1
+        else:
+            self._zero_pers += 1
         v = zc.zero_filled_pages + 1
         zc.zero_filled_pages = v
         if v > zc.zero_filled_pages_max:
@@ -338,8 +331,10 @@ class ZbudPool:
         if pampd < 0:  # ZERO_FILLED
             if eph:
                 zc.eph_zpages -= 1
+                self._zero_eph -= 1
             else:
                 zc.pers_zpages -= 1
+                self._zero_pers -= 1
             zc.zero_filled_pages -= 1
             return
         f = pampd >> 1
@@ -359,16 +354,11 @@ class ZbudPool:
             self._size0[f] = 0
         if not size:
             raise RuntimeError(f"zbud: double free of pampd {pampd:#x}")
-        zb = self.zb
         clen = size - TMEM_HANDLE_SIZE
         if eph:
-            zb.eph_zbytes -= size
-            zb.eph_zpages -= 1
             zc.eph_zpages -= 1
             zc.eph_zbytes -= clen
         else:
-            zb.pers_zbytes -= size
-            zb.pers_zpages -= 1
             zc.pers_zpages -= 1
             zc.pers_zbytes -= clen
         bprev = self._bprev
@@ -396,12 +386,8 @@ class ZbudPool:
             bprev[f] = f
             bnext[f] = f
             if eph:
-                zb.eph_unbuddied_count -= 1
-                zb.eph_pageframes -= 1
                 zc.eph_pageframes -= 1
             else:
-                zb.pers_unbuddied_count -= 1
-                zb.pers_pageframes -= 1
                 zc.pers_pageframes -= 1
             self._release(f)
         else:
@@ -415,12 +401,8 @@ class ZbudPool:
             bprev[sent] = f
             if eph:
                 self._emask |= 1 << i
-                zb.eph_buddied_count -= 1
-                zb.eph_unbuddied_count += 1
             else:
                 self._pmask |= 1 << i
-                zb.pers_buddied_count -= 1
-                zb.pers_unbuddied_count += 1
 
     # ------------------------------------------------------------ eviction
 
@@ -466,13 +448,6 @@ class ZbudPool:
                 handles.append(unpack_handle(buf, base))
                 zpages += 1
                 zsize += size - TMEM_HANDLE_SIZE
-                zb.eph_zbytes -= size
-                zb.eph_zpages -= 1
-        if zpages == 1:
-            zb.eph_unbuddied_count -= 1
-        else:
-            zb.eph_buddied_count -= 1
-        zb.eph_pageframes -= 1
         zc.eph_zbytes -= zsize
         zc.eph_zpages -= zpages
         zc.evicted_eph_zpages += zpages
@@ -498,26 +473,67 @@ class ZbudPool:
         """The shrinker: evict ephemeral frames until at most ``nr_to_keep_frames``
         remain; returns how many frames went back to RAM."""
         freed = 0
-        zb = self.zb
-        while zb.eph_pageframes > nr_to_keep_frames:
+        zc = self.zc
+        while zc.eph_pageframes > nr_to_keep_frames:
             if not self.evict_eph_frame():
                 break
             freed += 1
         return freed
 
     # ------------------------------------------------------------- figures
+    # The zbud/ levels, derived from zcache's counters instead of kept twice:
+    # a frame holds one or two zpages, so buddied = zpages - frames.
+
+    @property
+    def eph_zpages(self) -> int:
+        return self.zc.eph_zpages - self._zero_eph
+
+    @property
+    def pers_zpages(self) -> int:
+        return self.zc.pers_zpages - self._zero_pers
+
+    @property
+    def eph_zbytes(self) -> int:
+        return self.zc.eph_zbytes + TMEM_HANDLE_SIZE * self.eph_zpages
+
+    @property
+    def pers_zbytes(self) -> int:
+        return self.zc.pers_zbytes + TMEM_HANDLE_SIZE * self.pers_zpages
+
+    @property
+    def eph_pageframes(self) -> int:
+        return self.zc.eph_pageframes
+
+    @property
+    def pers_pageframes(self) -> int:
+        return self.zc.pers_pageframes
+
+    @property
+    def eph_buddied_count(self) -> int:
+        return self.eph_zpages - self.zc.eph_pageframes
+
+    @property
+    def pers_buddied_count(self) -> int:
+        return self.pers_zpages - self.zc.pers_pageframes
+
+    @property
+    def eph_unbuddied_count(self) -> int:
+        return 2 * self.zc.eph_pageframes - self.eph_zpages
+
+    @property
+    def pers_unbuddied_count(self) -> int:
+        return 2 * self.zc.pers_pageframes - self.pers_zpages
 
     @property
     def pageframes(self) -> int:
-        return self.zb.eph_pageframes + self.zb.pers_pageframes
+        return self.zc.eph_pageframes + self.zc.pers_pageframes
 
     def stats(self) -> dict[str, int]:
         """zpages held in frames, frames used and bytes stored (handles included)."""
-        zb = self.zb
         return {
-            "zpages": zb.eph_zpages + zb.pers_zpages,
-            "pageframes": zb.eph_pageframes + zb.pers_pageframes,
-            "zbytes": zb.eph_zbytes + zb.pers_zbytes,
+            "zpages": self.eph_zpages + self.pers_zpages,
+            "pageframes": self.pageframes,
+            "zbytes": self.eph_zbytes + self.pers_zbytes,
         }
 
     def lru(self, eph: bool) -> list[int]:

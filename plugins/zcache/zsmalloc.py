@@ -88,7 +88,11 @@ class ZsmallocPool:
     max_size = MAX_ZSIZE
 
     __slots__ = ("frames", "zc", "zb", "flush", "_zspages", "_free_zids",
-                 "_nonfull", "_lru", "_dying")
+                 "_nonfull", "_lru", "_dying") + (
+        # the zbud/ levels, kept here and read by the counters
+        "eph_zpages", "eph_zbytes", "eph_pageframes", "eph_buddied_count",
+        "eph_unbuddied_count", "pers_zpages", "pers_zbytes", "pers_pageframes",
+        "pers_buddied_count", "pers_unbuddied_count")
 
     def __init__(self, frames: FrameAllocator, zc, zb, flush: FlushFn):
         self.frames = frames
@@ -103,6 +107,11 @@ class ZsmallocPool:
         self._lru = {True: OrderedDict(), False: OrderedDict()}
         #: the zspage being evicted: tmem frees its pampds while we flush them
         self._dying: ZsPage | None = None
+        for name in ("eph_zpages", "eph_zbytes", "eph_pageframes", "eph_buddied_count",
+                     "eph_unbuddied_count", "pers_zpages", "pers_zbytes", "pers_pageframes",
+                     "pers_buddied_count", "pers_unbuddied_count"):
+            setattr(self, name, 0)
+        zb.bind(self)
 
     # ------------------------------------------------------------ put side
 
@@ -130,7 +139,7 @@ class ZsmallocPool:
         obj = zsp.free.pop()
         zsp.inuse += 1
         zsp.sizes[obj] = size
-        zb = self.zb
+        zb = self
         if not zsp.free:
             del nonfull[zid]
             if eph:
@@ -146,9 +155,9 @@ class ZsmallocPool:
         buf[off + TMEM_HANDLE_SIZE:off + size] = cdata
         if eph:
             zb.eph_zpages += 1
-            zb.eph_cumul_zpages += 1
+            self.zb.eph_cumul_zpages += 1
             zb.eph_zbytes += size
-            zb.eph_cumul_zbytes += size
+            self.zb.eph_cumul_zbytes += size
             v = zc.eph_zpages + 1
             zc.eph_zpages = v
             if v > zc.eph_zpages_max:
@@ -159,9 +168,9 @@ class ZsmallocPool:
                 zc.eph_zbytes_max = v
         else:
             zb.pers_zpages += 1
-            zb.pers_cumul_zpages += 1
+            self.zb.pers_cumul_zpages += 1
             zb.pers_zbytes += size
-            zb.pers_cumul_zbytes += size
+            self.zb.pers_cumul_zbytes += size
             v = zc.pers_zpages + 1
             zc.pers_zpages = v
             if v > zc.pers_zpages_max:
@@ -225,7 +234,7 @@ class ZsmallocPool:
         zsp = self._zspages[zid] = ZsPage(zid, cls, eph, pfns)
         self._lru[eph][zid] = None
         n = cls.pages
-        zb = self.zb
+        zb = self
         if eph:
             zb.eph_unbuddied_count += 1
             zb.eph_pageframes += n
@@ -281,7 +290,7 @@ class ZsmallocPool:
         was_full = not zsp.free
         zsp.free.append(obj)
         eph = zsp.eph
-        zb = self.zb
+        zb = self
         clen = size - TMEM_HANDLE_SIZE
         if eph:
             zb.eph_zbytes -= size
@@ -314,7 +323,7 @@ class ZsmallocPool:
         eph = zsp.eph
         del self._lru[eph][zid]
         n = zsp.cls.pages
-        zb = self.zb
+        zb = self
         zc = self.zc
         if eph:
             zb.eph_unbuddied_count -= 1
@@ -339,7 +348,7 @@ class ZsmallocPool:
             return False
         zid = next(iter(lru))
         zsp = self._zspages[zid]
-        zb = self.zb
+        zb = self
         zc = self.zc
         handles = []
         zsize = 0
@@ -363,7 +372,7 @@ class ZsmallocPool:
         zsp.inuse = 0
         zsp.free = list(range(zsp.cls.objs - 1, -1, -1))
         n = zsp.cls.pages
-        zb.eph_evicted_pageframes += n
+        self.zb.eph_evicted_pageframes += n
         zc.eph_zbytes -= zsize
         zc.eph_zpages -= zpages
         zc.evicted_eph_zpages += zpages
@@ -380,7 +389,7 @@ class ZsmallocPool:
 
     def shrink(self, nr_to_keep_frames: int) -> int:
         freed = 0
-        zb = self.zb
+        zb = self
         while zb.eph_pageframes > nr_to_keep_frames:
             before = zb.eph_pageframes
             if not self.evict_eph_frame():
@@ -395,7 +404,7 @@ class ZsmallocPool:
         return self.zb.eph_pageframes + self.zb.pers_pageframes
 
     def stats(self) -> dict[str, int]:
-        zb = self.zb
+        zb = self
         return {
             "zpages": zb.eph_zpages + zb.pers_zpages,
             "pageframes": zb.eph_pageframes + zb.pers_pageframes,
@@ -403,7 +412,7 @@ class ZsmallocPool:
         }
 
     def check(self) -> None:
-        zb = self.zb
+        zb = self
         for eph in (True, False):
             frames = zpages = zbytes = full = nonfull = 0
             for zid in self._lru[eph]:
