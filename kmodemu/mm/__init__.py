@@ -29,17 +29,14 @@ def attach(kernel: "Kernel") -> None:
     from kmodemu.mm import hookspecs
     from kmodemu.mm.cleancache import Cleancache
     from kmodemu.mm.frontswap import Frontswap
-    try:
-        from kmodemu.mm.memory import MemoryManager
-    except ImportError:  # memory model not committed yet
-        MemoryManager = None
+    from kmodemu.mm.memory import MemoryManager
 
     kernel.pm.add_hookspecs(hookspecs)
     cc = Cleancache(kernel)
     fs = Frontswap(kernel)
     kernel.cleancache = cc
     kernel.frontswap = fs
-    kernel.mm = MemoryManager(kernel, cc, fs) if MemoryManager else None
+    kernel.mm = MemoryManager(kernel, cc, fs)
     kernel.debugfs_counters("cleancache", cc.counters)
     kernel.debugfs_counters("frontswap", fs.counters)
     exports = {
