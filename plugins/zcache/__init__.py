@@ -36,10 +36,17 @@ NAMESTR = "zcache"
 def _boot_flag(attr: str, value):
     def handler(rest: str, ctx) -> int:
         setattr(ctx.state, attr, value)
-        if attr == "ramster_enabled":
-            ctx.state.zcache_enabled = True
         return 1
     return handler
+
+
+def _enable_ramster(rest: str, ctx) -> int:
+    """``ramster``: exists only when RAMster is built in too (CONFIG_RAMSTER=y)."""
+    if "ramster" not in ctx.kernel.builtin_names:
+        return 0  # no such __setup: the word goes on to init, as on a kernel without RAMster
+    ctx.state.zcache_enabled = True
+    ctx.state.ramster_enabled = True
+    return 1
 
 
 def _enable_compressor(rest: str, ctx) -> int:
@@ -50,7 +57,7 @@ def _enable_compressor(rest: str, ctx) -> int:
 
 BOOT_PARAMS = (
     BootParam("zcache", _boot_flag("zcache_enabled", True)),
-    BootParam("ramster", _boot_flag("ramster_enabled", True)),
+    BootParam("ramster", _enable_ramster),
     BootParam("nocleancache", _boot_flag("disable_cleancache", True)),
     BootParam("nofrontswap", _boot_flag("disable_frontswap", True)),
     BootParam("nofrontswapexclusivegets", _boot_flag("frontswap_has_exclusive_gets", False)),

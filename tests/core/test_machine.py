@@ -97,7 +97,8 @@ def test_cli_boot_then_commands_persist(tmp_path):
 def test_cli_boots_a_default_machine_on_first_use(tmp_path, monkeypatch):
     monkeypatch.setenv("KMODEMU_MACHINE", str(tmp_path / "auto"))
     res = CliRunner().invoke(main, ["uname", "-r"])
-    assert (res.exit_code, res.output) == (0, "3.10.0-kmodemu\n")
+    assert (res.exit_code, res.stdout) == (0, "3.10.0-kmodemu\n")
+    assert res.stderr == f"kmodemu: booting machine {tmp_path / 'auto'} with the default command line\n"
     assert (tmp_path / "auto" / "machine.json").exists()
 
 
