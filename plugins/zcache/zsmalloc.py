@@ -57,8 +57,21 @@ class SizeClass:
         self.huge = self.objs == 1
 
 
+def _merged_classes() -> tuple[SizeClass, ...]:
+    """One class per 16-byte step, merged as Linux does: consecutive sizes whose
+    zspages have the same frame and object counts share the largest one
+    (fewer half-filled zspages, a little more rounding)."""
+    own = [SizeClass(s) for s in range(CLASS_DELTA, MAX_OBJ_SIZE + 1, CLASS_DELTA)]
+    out = own[:]
+    for i in range(len(own) - 2, -1, -1):
+        nxt = out[i + 1]
+        if (own[i].pages, own[i].objs) == (nxt.pages, nxt.objs):
+            out[i] = nxt
+    return tuple(out)
+
+
 #: size class of every object size, index = (size - 1) // CLASS_DELTA
-CLASSES = tuple(SizeClass(s) for s in range(CLASS_DELTA, MAX_OBJ_SIZE + 1, CLASS_DELTA))
+CLASSES = _merged_classes()
 
 
 def class_of(size: int) -> SizeClass:
@@ -122,14 +135,14 @@ class ZsmallocPool:
             if size_refused(zc, eph, clen, MAX_ZSIZE):
                 return None
         size = clen + TMEM_HANDLE_SIZE
-        ci = (size - 1) // CLASS_DELTA
-        key = (eph, ci)
+        cls = CLASSES[(size - 1) // CLASS_DELTA]
+        key = (eph, cls.size)
         nonfull = self._nonfull.get(key)
         if nonfull:
             zid = next(iter(nonfull))
             zsp = self._zspages[zid]
         else:
-            zsp = self._new_zspage(eph, CLASSES[ci])
+            zsp = self._new_zspage(eph, cls)
             if zsp is None:
                 return None
             zid = zsp.zid
@@ -302,7 +315,7 @@ class ZsmallocPool:
             zb.pers_zpages -= 1
             zc.pers_zpages -= 1
             zc.pers_zbytes -= clen
-        key = (eph, (zsp.cls.size - 1) // CLASS_DELTA)
+        key = (eph, zsp.cls.size)
         if was_full:
             if eph:
                 zb.eph_buddied_count -= 1
@@ -363,7 +376,7 @@ class ZsmallocPool:
                 zb.eph_zpages -= 1
                 sizes[obj] = 0
         zpages = len(handles)
-        key = (True, (step - 1) // CLASS_DELTA)
+        key = (True, step)
         if zsp.free:
             del self._nonfull[key][zid]
         else:  # count it as unbuddied so _drop's bookkeeping balances
@@ -425,7 +438,7 @@ class ZsmallocPool:
                 frames += zsp.cls.pages
                 zpages += zsp.inuse
                 zbytes += sum(zsp.sizes[o] for o in used)
-                key = (eph, (zsp.cls.size - 1) // CLASS_DELTA)
+                key = (eph, zsp.cls.size)
                 if zsp.free:
                     nonfull += 1
                     assert zid in self._nonfull.get(key, {})
