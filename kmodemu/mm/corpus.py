@@ -15,6 +15,7 @@ reader can verify every byte it gets back. Kinds:
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Callable
 
@@ -39,23 +40,36 @@ def _mix(seed: int, index: int) -> int:
 
 
 class Corpus:
-    """Per-kernel source blocks for text and binary pages (built once from a seed)."""
+    """Per-kernel source blocks for text and binary pages, built from a seed on first use."""
 
     def __init__(self, seed: int):
         self.seed = seed
-        rng = random.Random(seed)
-        self.text = self._text_block(rng)
-        self.binary = self._binary_block(rng)
+        self._text: bytes | None = None
+        self._binary: bytes | None = None
+
+    @property
+    def text(self) -> bytes:
+        if self._text is None:
+            self._text = self._text_block(random.Random(self.seed))
+        return self._text
+
+    @property
+    def binary(self) -> bytes:
+        if self._binary is None:
+            self._binary = self._binary_block(random.Random(self.seed + 1))
+        return self._binary
 
     @staticmethod
     def _text_block(rng: random.Random) -> bytes:
         words = ["".join(rng.choices(_SYLLABLES, k=rng.randint(1, 4))) for _ in range(2000)]
-        weights = [1.0 / (r + 1) for r in range(len(words))]  # Zipf-like word frequencies
+        cum = list(itertools.accumulate(1.0 / (r + 1) for r in range(len(words))))  # Zipf-like
+        stream = rng.choices(words, cum_weights=cum, k=_BLOCK // 3)
         out: list[str] = []
-        size = 0
+        size = pos = 0
         while size < _BLOCK + PAGE_SIZE:
-            sentence = rng.choices(words, weights, k=rng.randint(6, 18))
-            line = " ".join(sentence).capitalize() + (".\n" if rng.random() < 0.2 else ". ")
+            n = rng.randint(6, 18)
+            line = " ".join(stream[pos:pos + n]).capitalize() + (".\n" if rng.random() < 0.2 else ". ")
+            pos = (pos + n) % (len(stream) - 20)
             out.append(line)
             size += len(line)
         return "".join(out).encode()[: _BLOCK + PAGE_SIZE]

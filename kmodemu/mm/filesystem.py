@@ -267,7 +267,7 @@ class Filesystems:
         self.mm.pagecache.truncate(inode, size)
 
     # -- mount ----------------------------------------------------------------------
-    def mount(self, source: str, target: str, fstype: str | None, options: str = "") -> Superblock:
+    def mount(self, source: str, target: str, fstype: str | None = None, options: str = "") -> Superblock:
         """``mount(2)``: errors carry the errno the syscall returns."""
         target = abspath(target)
         if not self.is_dir(target):
