@@ -63,8 +63,9 @@ class MemoryManager:
 
     # -- shrinkers ------------------------------------------------------------------
     def register_shrinker(self, shrinker: Shrinker) -> None:
-        """``register_shrinker``: ``shrinker(0)`` counts the frames it could free,
-        ``shrinker(n)`` frees up to ``n`` and returns how many it freed."""
+        """``register_shrinker``: reclaim calls ``shrinker(n)`` (n ≥ 1) to free up to ``n``
+        frames; it returns how many it freed. An optional ``shrinker.count_objects()``
+        tells how many it could free (default: all frames tmem backends hold)."""
         self.shrinkers.append(shrinker)
 
     def unregister_shrinker(self, shrinker: Shrinker) -> None:
@@ -104,6 +105,26 @@ class MemoryManager:
         return dropped
 
     # -- reporting ------------------------------------------------------------------
+    def lru_sizes(self) -> tuple[int, int, int, int]:
+        """(active file, inactive file, active anon, inactive anon) pages, as zcache samples them."""
+        pc, an = self.pagecache, self.anon
+        return (len(pc.active), len(pc.inactive), len(an.active), len(an.inactive))
+
+    def vmstat(self) -> str:
+        """``/proc/vmstat``: the counters kmodemu keeps (swap I/O counts real device I/O only)."""
+        f, pc, an, sw = self.frames, self.pagecache, self.anon, self.swap
+        rows = [("nr_free_pages", f.nr_free), ("nr_inactive_anon", len(an.inactive)),
+                ("nr_active_anon", len(an.active)), ("nr_inactive_file", len(pc.inactive)),
+                ("nr_active_file", len(pc.active)), ("nr_unevictable", pc.nr_unevictable),
+                ("nr_anon_pages", f.used["anon"]), ("nr_file_pages", f.used["file"]),
+                ("nr_shmem", pc.nr_unevictable),
+                ("pgpgin", (pc.disk_reads + sw.swap_reads) * (PAGE_SIZE >> 10)),
+                ("pgpgout", sw.swap_writes * (PAGE_SIZE >> 10)),
+                ("pswpin", sw.swap_reads), ("pswpout", sw.swap_writes),
+                ("pgsteal_file", pc.evicted), ("pgsteal_anon", an.swapped_out),
+                ("pgmajfault", pc.disk_reads + an.swapped_in)]
+        return "".join(f"{name} {value}\n" for name, value in rows)
+
     def usage(self) -> dict[str, int]:
         """Frames by kind plus free, and swap in pages."""
         f = self.frames
@@ -134,6 +155,7 @@ class MemoryManager:
         v.add_file("/proc/meminfo", self.meminfo)
         v.add_file("/proc/mounts", self.fs.proc_mounts)
         v.add_file("/proc/swaps", self.swap.proc_swaps)
+        v.add_file("/proc/vmstat", self.vmstat)
         v.add_file("/proc/sys/vm/drop_caches", lambda: "0\n", self._write_drop_caches, 0o644)
         v.add_file("/proc/sys/vm/swappiness", lambda: f"{self.swappiness}\n",
                    self._write_swappiness, 0o644)

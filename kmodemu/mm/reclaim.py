@@ -5,7 +5,9 @@ Each pass splits its target between file and anonymous pages by
 costs), rebalances the active/inactive lists, evicts clean file pages (into
 cleancache), swaps anonymous pages out (through frontswap) and then asks the
 registered shrinkers for a share proportional to the LRU fraction scanned
-(``shrink_slab``: 2 × scanned × objects / LRU pages, at least the shortfall).
+(``shrink_slab``: 2 × scanned × objects / LRU pages, at least the shortfall;
+objects = the shrinker's ``count_objects()`` if it has one, else the frames
+tmem backends hold).
 Progress is measured in free frames, since a cleancache put may itself take
 a frame for the backend.
 """
@@ -87,7 +89,8 @@ class Reclaim:
         shrunk = 0
         lru = file_pages + anon.nr_resident + 1
         for shrinker in list(mm.shrinkers):
-            count = shrinker(0)
+            count_objects = getattr(shrinker, "count_objects", None)
+            count = count_objects() if count_objects is not None else mm.frames.used["tmem"]
             if count <= 0:
                 continue
             delta = 2 * scanned * count // lru

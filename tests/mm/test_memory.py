@@ -75,10 +75,8 @@ class FramedBackend(FakeBackend):
         super().invalidate_area(type)
 
     def shrink(self, nr: int) -> int:
-        """A shrinker: count (nr=0) or drop ephemeral (cleancache) pages."""
+        """A shrinker: drop up to ``nr`` ephemeral (cleancache) pages."""
         eph = [k for k in self.pfn if k[0] == "cc"]
-        if nr == 0:
-            return len(eph)
         freed = 0
         for k in eph[:nr]:
             self.frames.free(self.pfn.pop(k))
@@ -486,11 +484,12 @@ def test_shrinkers_are_asked_under_pressure_and_can_unregister():
 
     def shrinker(nr):
         calls.append(nr)
-        return 0 if nr else 10
+        return 0
 
+    shrinker.count_objects = lambda: 10
     k.mm.register_shrinker(shrinker)
-    k.mm.reclaim(64)
-    assert calls and calls[0] == 0 and any(c > 0 for c in calls)
+    k.mm.reclaim(64)            # nothing on the LRU lists: the shortfall, capped at the count
+    assert calls and all(c == 10 for c in calls)
     k.mm.unregister_shrinker(shrinker)
     calls.clear()
     k.mm.reclaim(64)
@@ -546,6 +545,20 @@ def test_oom_raises_enomem():
         k.mm.anon.alloc("hog", 8192, Content(k.mm.corpus, "zero", 1))
     assert e.value.errno == errno.ENOMEM
     assert "hog" not in k.mm.anon.processes and k.mm.frames.used["anon"] == 0
+
+
+def test_lru_sizes_and_vmstat():
+    k = machine_kernel("32M")
+    k.mm.fs.mount("/dev/sda1", "/mnt", "ext4")
+    ino = mkfile(k, "/mnt/f", 8 * PAGE_SIZE)
+    k.mm.pagecache.read(ino)
+    k.mm.pagecache.read(ino, 0, 3)
+    k.mm.anon.alloc("p", 5, Content(k.mm.corpus, "zero", 1))
+    assert k.mm.lru_sizes() == (3, 5, 5, 0)
+    swap_setup(k)
+    k.mm.reclaim(4000)
+    vm = dict(line.split() for line in k.read("/proc/vmstat").splitlines())
+    assert int(vm["pswpout"]) == k.mm.swap.swap_writes > 0 and vm["nr_active_file"] == "0"
 
 
 def test_drop_caches_via_proc(kernel):
