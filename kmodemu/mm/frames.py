@@ -12,6 +12,7 @@ import math
 from kmodemu.mm.page import PAGE_SHIFT
 
 KINDS = ("kernel", "file", "anon", "tmem")
+_KIND_INDEX = {k: i for i, k in enumerate(KINDS)}
 
 
 def min_free_pages(total_pages: int) -> int:
@@ -55,7 +56,7 @@ class Frames:
             return None
         pfn = self._free.pop()
         self.used[kind] += 1
-        self._kinds[pfn] = KINDS.index(kind)
+        self._kinds[pfn] = _KIND_INDEX[kind]
         return pfn
 
     def release(self, pfn: int) -> None:

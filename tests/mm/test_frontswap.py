@@ -341,3 +341,41 @@ def test_kernel_exports_frontend_symbols(kernel, backend):
     assert k.frontswap.writethrough_enabled and k.frontswap.exclusive_gets_enabled
     assert k.modules.symbol_value("frontswap_curr_pages")() == 0
     assert k.read("/sys/kernel/debug/frontswap/succ_stores") == "0\n"
+
+
+def test_large_offsets_and_indices_pass_through_unchanged(fs, backend):
+    """§8.14 is the backend's business: the frontends hand any offset/index on as is."""
+    from kmodemu.mm.cleancache import Cleancache
+
+    from .fakes import inode_stub, sb_stub
+
+    fs.register_ops(backend)
+    swapon_stub(fs, 0, pages=64)
+    fs.store(0, 63, page_of(1))
+    assert backend.calls("store") == [("store", 0, 63)]
+    cc = Cleancache(None)
+    cc.register_ops(backend)
+    sb = sb_stub()
+    cc.init_fs(sb)
+    big = 1 << 33
+    cc.put_page(inode_stub(sb), big, page_of(2))
+    assert cc.get_page(inode_stub(sb), big, Page()) == 0
+    assert backend.calls("put_page")[0][3] == big
+
+
+def test_no_backend_ever_keeps_recording(fs):
+    """§8.17: without a registration the frontends keep pending state for ever."""
+    from kmodemu.mm.cleancache import Cleancache
+
+    from .fakes import sb_stub
+
+    cc = Cleancache(None)
+    for round_ in range(3):
+        sbs = [sb_stub() for _ in range(5)]
+        for sb in sbs:
+            cc.init_fs(sb)
+        assert cc.fs_poolid_map[:5] == [-1] * 5
+        for sb in sbs:
+            cc.invalidate_fs(sb)
+        swapon_stub(fs, round_)
+    assert fs.pending_types() == [0, 1, 2] and cc.fs_poolid_map == [-2] * 32

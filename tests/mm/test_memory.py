@@ -607,3 +607,41 @@ def test_same_seed_same_everything():
     r1, r2 = run(), run()
     assert r1 == r2
     assert r1[0].corrupt == 0 and r1[0].cleancache["succ_gets"] > 0
+
+
+# -- built-in backends see the frontends at their initcall ----------------------------------
+
+def _builtin_kernel(profile: str, backend: FakeBackend):
+    from types import SimpleNamespace
+
+    from kmodemu.kernel.kernel import Kernel
+    from kmodemu.modules.declaration import ModuleDecl
+
+    def init(ctx):
+        assert ctx.kernel.mm is not None
+        ctx.symbol_value("cleancache_register_ops")(backend)
+        ctx.symbol_value("frontswap_register_ops")(backend)
+        return 0
+
+    decl = ModuleDecl(name="fakebe", init=init, initcall="late",
+                      requires=("cleancache_register_ops", "frontswap_register_ops"))
+    registry = SimpleNamespace(get=lambda name: decl if name == "fakebe" else None)
+    k = Kernel(cmdline="mem=32M", profile=profile, registry=registry, builtin=["fakebe"])
+    k.boot()
+    return k
+
+
+@pytest.mark.parametrize("profile", ["3.10", "3.9"])
+def test_builtin_backend_registers_before_user_space(profile):
+    """The deprecated built-in path works on both profiles: everything mounted later is covered."""
+    b = FakeBackend()
+    k = _builtin_kernel(profile, b)
+    assert k.cleancache.ops is b and k.frontswap.ops is b
+    sb = k.mm.fs.mount("/dev/sda1", "/mnt", "ext4")
+    assert sb.cleancache_poolid == (1000 if profile == "3.10" else 0)
+    swap_setup(k)
+    assert b.calls("init") == [("init", 0)]
+    ino = mkfile(k, "/mnt/f", 16 * PAGE_SIZE)
+    k.mm.pagecache.read(ino)
+    k.mm.drop_caches()
+    assert k.mm.pagecache.read(ino).cleancache_hits == 16
