@@ -14,11 +14,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from kmodemu.mm.cleancache import Cleancache
-from kmodemu.mm.frontswap import Frontswap, is_err
+from kmodemu.mm.frontswap import Frontswap, is_err, new_map
 from kmodemu.mm.page import Page
 
 from .fakes import FakeBackend, SisStub, inode_stub, sb_stub
-from kmodemu.mm.frontswap import new_map
 
 SETTINGS = settings(max_examples=int(__import__("os").environ.get("MM_EXAMPLES", 40)), stateful_step_count=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
