@@ -194,17 +194,17 @@ def run_config(config: Config, work: Workload) -> Run:
             for m in _TOUCH.finditer(sh("touch-anon app").stdout):
                 sample.frontswap_loads += int(m.group(1))
                 sample.swap_disk_reads += int(m.group(2))
-            _counters(sh, run, sample, machine)
+            _counters(sh, run, sample)
             run.samples.append(sample)
     return run
 
 
-def _counters(sh, run: Run, sample: Sample, machine) -> None:
-    """Counters the console shows in debugfs, and the swap writes the block layer counted."""
+def _counters(sh, run: Run, sample: Sample) -> None:
+    """What the console shows: debugfs counters, and pages written to swap (/proc/vmstat)."""
     text = sh("cat /sys/kernel/debug/frontswap/succ_stores", False).stdout.strip()
     sample.frontswap_stores = int(text or 0)
-    mm = machine.kernel.mm
-    sample.swap_writes = mm.swap.swap_writes  # no console view of it (no /proc/vmstat yet)
+    vmstat = dict(line.split() for line in sh("cat /proc/vmstat", False).stdout.splitlines())
+    sample.swap_writes = int(vmstat.get("pswpout", 0))
     if run.zcache_fields:
         paths = " ".join(f"/sys/kernel/debug/zcache/{f}" for f in run.zcache_fields)
         values = sh(f"cat {paths}", False).stdout.split()
