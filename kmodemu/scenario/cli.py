@@ -54,7 +54,7 @@ def run(ctx, paths, keywords, list_only, json_path, force, repeat, until_fail, r
     Examples:
       kmodemu run scenarios/
       kmodemu run scenarios/ -k lazy --json out.json
-      kmodemu run scenarios/zcache-module.scn --record
+      kmodemu run scenarios/zcache/module-after-mount.scn --record
       kmodemu run scenarios/ -k replay --repeat 50 --until-fail
     """
     if record_ and (repeat or until_fail):

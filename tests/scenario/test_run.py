@@ -173,3 +173,23 @@ def test_seed_override_is_reported(cli, scn, tmp_path, seed):
     out = tmp_path / f"s{seed}.json"
     cli("run", scn("good", GOOD), "--seed", seed, "--json", out)
     assert json.loads(out.read_text())["test_cases"][0]["seed"] == int(seed)
+
+
+def test_interrupt_exits_130_and_still_writes_json(cli, scn, tmp_path, monkeypatch):
+    import kmodemu.scenario.cli as run_cli
+
+    real, calls = run_cli.run_scenario, []
+
+    def interrupted(item, **kw):
+        calls.append(item.name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(item, **kw)
+
+    monkeypatch.setattr(run_cli, "run_scenario", interrupted)
+    out = tmp_path / "partial.json"
+    r = cli("run", scn("a", GOOD), scn("b", GOOD), scn("c", GOOD), "--json", out)
+    assert r.exit_code == 130 and "interrupted" in r.stderr
+    doc = json.loads(out.read_text())
+    assert validate(doc) == [] and doc["interrupted"] is True and doc["exit_code"] == 130
+    assert [c["name"] for c in doc["test_cases"]] == ["a"]
