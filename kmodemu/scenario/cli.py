@@ -22,7 +22,8 @@ EXIT_PASS, EXIT_FAIL, EXIT_SKIP, EXIT_INTERRUPTED = 0, 1, 4, 130
 @click.argument("paths", nargs=-1, required=True,
                 type=click.Path(exists=True, path_type=Path))
 @click.option("-k", "keywords", multiple=True, metavar="PATTERN",
-              help="Only scenarios whose name contains PATTERN (or matches it as a glob). Repeatable.")
+              help="Only scenarios whose name or path contains PATTERN (or matches it as a glob). "
+                   "Repeatable.")
 @click.option("--list", "list_only", is_flag=True, help="List the selected scenarios and exit.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="FILE", help="Also write a JSON report (even if the run fails).")
@@ -64,7 +65,7 @@ def run(ctx, paths, keywords, list_only, json_path, force, repeat, until_fail, r
     items = []
     for path in expand(list(paths)):
         item = load_or_error(path)
-        if name_matches(item.name, list(keywords)):
+        if name_matches([item.name, str(path)], list(keywords)):
             items.append(item)
     if list_only:
         for item in items:

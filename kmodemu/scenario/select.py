@@ -22,15 +22,18 @@ def expand(paths: list[Path]) -> list[Path]:
     return found
 
 
-def name_matches(name: str, patterns: list[str]) -> bool:
-    """``-k``: a glob if it has wildcards, else a case-insensitive substring; any may match."""
+def name_matches(names: str | list[str], patterns: list[str]) -> bool:
+    """``-k``: a glob if it has wildcards, else a case-insensitive substring; any pattern
+    may match any of ``names`` (the scenario's name and its path)."""
     if not patterns:
         return True
-    lname = name.lower()
+    names = [names] if isinstance(names, str) else names
     for pat in patterns:
-        if any(c in pat for c in "*?["):
-            if fnmatch.fnmatchcase(lname, pat.lower()):
+        lpat = pat.lower()
+        for name in names:
+            lname = name.lower()
+            if any(c in pat for c in "*?[") and fnmatch.fnmatchcase(lname, lpat):
                 return True
-        elif pat.lower() in lname:
-            return True
+            if not any(c in pat for c in "*?[") and lpat in lname:
+                return True
     return False

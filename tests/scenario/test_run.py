@@ -193,3 +193,12 @@ def test_interrupt_exits_130_and_still_writes_json(cli, scn, tmp_path, monkeypat
     doc = json.loads(out.read_text())
     assert validate(doc) == [] and doc["interrupted"] is True and doc["exit_code"] == 130
     assert [c["name"] for c in doc["test_cases"]] == ["a"]
+
+
+def test_k_matches_the_path_too(cli, scn, tmp_path):
+    sub = tmp_path / "lazy-init"
+    sub.mkdir()
+    (sub / "order.scn").write_text(GOOD)
+    scn("other", GOOD)
+    r = cli("run", tmp_path, "-k", "lazy", "--list")
+    assert r.stdout.splitlines() == [f"order\t{sub / 'order.scn'}"]
