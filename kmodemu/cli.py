@@ -71,6 +71,7 @@ def open_machine(path: Path) -> Machine:
             click.echo(f"kmodemu: booting machine {path} with the default command line", err=True)
             return Machine.create(path, MachineDef(), force=True)
         machine = Machine.open(path)
+        _plugin_errors(machine)
         if machine.powered_off:
             click.echo(f"kmodemu: machine {path} was powered off; booting it again", err=True)
             machine.reboot()
@@ -78,6 +79,11 @@ def open_machine(path: Path) -> Machine:
     except MachineError as e:
         click.echo(f"kmodemu: {e}", err=True)
         sys.exit(1)
+
+
+def _plugin_errors(machine: Machine) -> None:
+    for err in machine.registry.errors:
+        click.echo(f"kmodemu: plugin ignored: {err}", err=True)
 
 
 @contextlib.contextmanager
@@ -134,6 +140,7 @@ def boot(ctx, cmdline, profile, mem, builtin, module_path, release, seed, force)
     except KernelError as e:
         click.echo(f"kmodemu: the kernel did not boot: {e}", err=True)
         ctx.exit(1)
+    _plugin_errors(machine)
     click.echo(f"Booted {machine.kernel.release} ({profile}) in {path}")
 
 

@@ -240,7 +240,10 @@ class Kernel:
                 if mod.decl.initcall != level or mod.decl.init is None:
                     continue
                 self.clock.advance_us(1000)
-                ret = mod.decl.init(mod.ctx) or 0
+                try:
+                    ret = mod.decl.init(mod.ctx) or 0
+                except Exception as e:
+                    ret = self.modules.oops(mod.name, "initcall", e)
                 if ret < 0:
                     self.printk(f"initcall {mod.name}_init returned {ret}", KERN_WARNING)
                 self.hook.kmodemu_module_loaded(kernel=self, module=mod)

@@ -61,9 +61,14 @@ class ModuleRegistry:
         self.pm.add_hookspecs(hookspecs)
         self.module_paths = [Path(p) for p in module_paths]
         self._decls: dict[str, ModuleDecl] = {}
+        #: plugins that could not be imported or declared something invalid
+        self.errors: list[str] = []
         if entry_points:
-            self.pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-        self._collect()
+            try:
+                self.pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+                self._collect()
+            except Exception as e:
+                self.errors.append(f"entry point group {ENTRY_POINT_GROUP}: {type(e).__name__}: {e}")
         dirs = ([REPO_PLUGINS] if repo_plugins and REPO_PLUGINS.is_dir() else []) + self.module_paths
         for d in dirs:
             self.add_directory(d)
@@ -93,10 +98,13 @@ class ModuleRegistry:
         candidates = [directory] if (directory / "__init__.py").exists() else sorted(
             p for p in directory.iterdir() if (p / "__init__.py").exists())
         for pkg in candidates:
-            mod = import_plugin_dir(pkg)
-            if not self.pm.is_registered(mod):
-                self.pm.register(mod, name=f"{PLUGIN_NAMESPACE}.{pkg.name}")
-            self._collect(mod)
+            try:
+                mod = import_plugin_dir(pkg)
+                if not self.pm.is_registered(mod):
+                    self.pm.register(mod, name=f"{PLUGIN_NAMESPACE}.{pkg.name}")
+                self._collect(mod)
+            except Exception as e:  # one broken plugin must not take the machine down
+                self.errors.append(f"{pkg}: {type(e).__name__}: {e}")
 
     def get(self, name: str) -> ModuleDecl | None:
         return self._decls.get(name.replace("-", "_"))

@@ -327,12 +327,29 @@ class ModuleLoader:
             ret = mod.decl.init(ctx) or 0
         except KernelError as e:
             ret = -e.errno
+        except Exception as e:  # a bug in the module's code: the kernel would oops
+            ret = self.oops(mod.name, "init", e)
+        if not isinstance(ret, int):
+            self.kernel.printk(f"{mod.name}: init returned {ret!r}, not an int", KERN_ERR)
+            ret = -errno.EINVAL
         if ret < 0:
             ctx.run_cleanups()
             raise KernelError(-ret)
         if ret > 0:
             self.kernel.printk(f"{mod.name}: init suspiciously returned {ret}, "
                                "it should follow 0/-E convention", KERN_WARNING)
+
+    def oops(self, name: str, where: str, exc: BaseException) -> int:
+        """A module's Python code raised: log it like an oops, taint D, fail with EFAULT.
+
+        Linux would kill the loading process and leave the module half-made;
+        kmodemu unwinds instead, so the machine stays usable (docs say so).
+        """
+        k = self.kernel
+        k.printk(f"BUG: {name}: exception in {where}: {type(exc).__name__}: {exc}", KERN_ERR)
+        k.printk(f"Modules linked in: {' '.join(m.name for m in self._modules) or '(none)'}", KERN_ERR)
+        k.taint.add("D")
+        return -errno.EFAULT
 
     def _discard(self, mod: Module) -> None:
         mod.state = "going"
@@ -364,7 +381,10 @@ class ModuleLoader:
             self.kernel.taint.add("R")
         mod.state = "going"
         if mod.decl.exit is not None and mod.ctx is not None:
-            mod.decl.exit(mod.ctx)
+            try:
+                mod.decl.exit(mod.ctx)
+            except Exception as e:  # the module goes anyway, as after an oops in exit
+                self.oops(mod.name, "exit", e)
         if mod.ctx is not None:
             mod.ctx.run_cleanups()
         self._discard(mod)

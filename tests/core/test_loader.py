@@ -198,3 +198,47 @@ def test_name_dash_becomes_underscore_and_length_limit():
     with pytest.raises(KernelError) as e:
         k.modules.load(decl("x" * 56))
     assert e.value.errno == errno.ENAMETOOLONG
+
+
+def test_init_that_raises_is_an_oops_and_unwinds():
+    k = booted()
+
+    def init(ctx):
+        ctx.on_cleanup(lambda: k.printk("cleaned"))
+        raise ZeroDivisionError("division by zero")
+
+    with pytest.raises(KernelError) as e:
+        k.modules.load(decl("buggy", init=init))
+    assert e.value.errno == errno.EFAULT
+    tail = k.dmesg().splitlines()[-3:]
+    assert [line.split("] ", 1)[1] for line in tail] == [
+        "BUG: buggy: exception in init: ZeroDivisionError: division by zero",
+        "Modules linked in: buggy",
+        "cleaned",
+    ]
+    assert "D" in k.taint
+    assert k.modules.get("buggy") is None
+
+
+def test_exporting_an_undeclared_symbol_is_a_bug():
+    k = booted()
+    with pytest.raises(KernelError) as e:
+        k.modules.load(decl("sneaky", init=lambda c: c.export("undeclared", 1)))
+    assert e.value.errno == errno.EFAULT
+    assert "is not in the declaration's exports" in k.dmesg()
+
+
+def test_init_returning_a_non_int():
+    k = booted()
+    with pytest.raises(KernelError) as e:
+        k.modules.load(decl("odd", init=lambda c: "yes"))
+    assert e.value.errno == errno.EINVAL
+    assert k.dmesg().endswith("odd: init returned 'yes', not an int\n")
+
+
+def test_exit_that_raises_still_unloads():
+    k = booted()
+    k.modules.load(decl("m", exit=lambda c: 1 / 0))
+    k.modules.unload("m")
+    assert k.modules.get("m") is None
+    assert "BUG: m: exception in exit: ZeroDivisionError" in k.dmesg()

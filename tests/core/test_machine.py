@@ -107,3 +107,53 @@ def test_cli_help_lists_machine_commands():
     assert res.exit_code == 0
     for name in ("boot", "dmesg", "cat", "shell"):
         assert name in res.output
+
+
+def test_broken_plugin_is_reported_and_ignored(tmp_path):
+    from pathlib import Path
+
+    broken = Path(__file__).parent / "broken_plugins"
+    r = CliRunner()
+    res = r.invoke(main, ["--machine", str(tmp_path / "m"), "boot", "--module-path", str(broken)])
+    assert res.exit_code == 0
+    assert "kmodemu: plugin ignored:" in res.stderr and "bad_param" in res.stderr
+    assert "ValueError" in res.stderr
+    res = r.invoke(main, ["--machine", str(tmp_path / "m"), "modinfo", "bad_param"])
+    assert res.exit_code == 1
+
+
+def test_reboot_and_poweroff(tmp_path):
+    r = CliRunner()
+    md = str(tmp_path / "m")
+    r.invoke(main, ["--machine", md, "boot", "--cmdline", "quiet"])
+    r.invoke(main, ["--machine", md, "dmesg", "-C"])
+    res = r.invoke(main, ["--machine", md, "reboot", "--cmdline", "loglevel=4"])
+    assert res.exit_code == 0, res.output
+    res = r.invoke(main, ["--machine", md, "cat", "/proc/cmdline"])
+    assert res.stdout == "loglevel=4\n"
+    assert "Kernel command line: loglevel=4" in r.invoke(main, ["--machine", md, "dmesg"]).stdout
+    assert r.invoke(main, ["--machine", md, "poweroff"]).exit_code == 0
+    res = r.invoke(main, ["--machine", md, "uname", "-r"])
+    assert res.stdout == "3.10.0-kmodemu\n"
+    assert res.stderr == f"kmodemu: machine {md} was powered off; booting it again\n"
+
+
+def test_machine_names_live_in_the_state_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    res = CliRunner().invoke(main, ["--machine", "lab1", "boot", "--kernel", "3.9"])
+    assert res.exit_code == 0
+    assert (tmp_path / "kmodemu" / "lab1" / "machine.json").exists()
+
+
+def test_json_listings():
+    with Machine(MachineDef()) as m:
+        rc, out, _ = m.capture(["cat", "--json", "/sys/kernel/debug/cleancache"])
+        assert rc == 0
+        assert json.loads(out) == {f"/sys/kernel/debug/cleancache/{n}": "0\n"
+                                   for n in ("succ_gets", "failed_gets", "puts", "invalidates")}
+        assert m.capture(["insmod", "zcache"])[0] == 0
+        rc, out, _ = m.capture(["lsmod", "--json"])
+        assert json.loads(out) == [{"name": "zcache", "size": 122880, "refcnt": 0, "used_by": [],
+                                    "state": "live", "permanent": True, "taint": "C"}]
+        assert json.loads(m.capture(["ls", "--json", "/sys/kernel/debug"])[1])[:2] == \
+            ["cleancache", "frontswap"]
