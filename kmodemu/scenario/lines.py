@@ -37,8 +37,8 @@ class Line:
         if self.stream == RC:
             return f"[{self.text}]"
         text = self.text
-        if any(not (c.isprintable() or c == "\t") for c in text):
-            body = text.encode("unicode_escape").decode("ascii") + " (esc)"
+        if any(not (c.isprintable() or c == "\t") for c in text) or text != text.rstrip(" \t"):
+            body = _escape(text) + " (esc)"
         elif text.endswith(MARKERS + (NO_EOL,)):
             body = re.escape(text) + " (re)"
         elif text.startswith("\\") or (
@@ -50,6 +50,13 @@ class Line:
         if self.stream == ERR:
             body = f"2> {body}" if body else "2>"
         return body + ("" if self.eol else NO_EOL)
+
+
+def _escape(text: str) -> str:
+    """Python escapes for control characters, and for trailing blanks an editor would strip."""
+    stripped = text.rstrip(" \t")
+    tail = text[len(stripped):].replace(" ", "\\x20").replace("\t", "\\t")
+    return stripped.encode("unicode_escape").decode("ascii") + tail
 
 
 def render_block(lines: list[Line]) -> list[str]:

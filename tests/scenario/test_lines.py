@@ -27,6 +27,8 @@ def test_every_line_round_trips(stream, text, eol):
     ("\\backslash", "\\\\backslash"),
     ("ends (re)", "ends\\ \\(re\\) (re)"),
     ("nul\x00byte", "nul\\x00byte (esc)"),
+    ("kmod's trailing blank ", "kmod's trailing blank\\x20 (esc)"),
+    ("tab\tinside", "tab\tinside"),
 ])
 def test_stdout_escapes(text, raw):
     assert Line(OUT, text).render() == raw
