@@ -37,11 +37,12 @@ EXIT_PASS, EXIT_FAIL, EXIT_SKIP, EXIT_INTERRUPTED = 0, 1, 4, 130
 @click.option("--seed", type=int, default=None, help="Override every scenario's seed.")
 @click.option("--format", "fmt", type=click.Choice(["ktap", "text"]), default="ktap", show_default=True,
               help="What stdout gets.")
+@click.option("-v", "--verbose", is_flag=True, help="Each command as a KTAP subtest.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
 @click.pass_context
 def run(ctx, paths, keywords, list_only, json_path, force, repeat, until_fail, record_, seed, fmt,
-        progress) -> None:
+        verbose, progress) -> None:
     """Run scenario files (FILE or DIR…, *.scn searched recursively).
 
     Each scenario boots a fresh machine, runs its commands and compares their
@@ -92,6 +93,8 @@ def run(ctx, paths, keywords, list_only, json_path, force, repeat, until_fail, r
             counts[status] += 1
             cases.append(report.test_case(item.name, item.path, runs, recorded=recorded))
             bar.clear()
+            if verbose and worst.steps:
+                writer.subtests(worst.steps)
             writer.result(item.name, status, reason=worst.reason,
                           details=_details(worst, runs, recorded))
             bar.advance(status in (PASS, SKIP))

@@ -29,6 +29,17 @@ class KtapWriter:
         for line in text.splitlines() or [""]:
             self._line("#" + (" " + line if line else ""))
 
+    def subtests(self, steps) -> None:
+        """Each command as a nested test (``-v``): KTAP subtests, indented two spaces."""
+        self._line("  KTAP version 1")
+        self._line(f"  1..{len(steps)}")
+        for i, step in enumerate(steps, 1):
+            name = f"line {step.lineno}: $ {step.command}".replace("#", "\\#")
+            if step.status == "NOT_RUN":
+                self._line(f"  ok {i} {name} # SKIP not run")
+            else:
+                self._line(f"  {'ok' if step.status == PASS else 'not ok'} {i} {name}")
+
     def result(self, name: str, status: str, *, reason: str | None = None,
                details: str = "") -> None:
         self.number += 1
@@ -54,6 +65,11 @@ class TextWriter(KtapWriter):
 
     def header(self, count: int) -> None:
         pass
+
+    def subtests(self, steps) -> None:
+        for step in steps:
+            if step.status != PASS:
+                self._line(f"    {step.status:<7} line {step.lineno}: $ {step.command}")
 
     def diagnostic(self, text: str) -> None:
         for line in text.splitlines():

@@ -202,3 +202,13 @@ def test_k_matches_the_path_too(cli, scn, tmp_path):
     scn("other", GOOD)
     r = cli("run", tmp_path, "-k", "lazy", "--list")
     assert r.stdout.splitlines() == [f"order\t{sub / 'order.scn'}"]
+
+
+def test_verbose_gives_each_command_as_a_ktap_subtest(cli, scn):
+    r = cli("run", scn("bad", BAD), "-v")
+    lines = r.stdout.splitlines()
+    i = lines.index("  KTAP version 1")
+    assert lines[i + 1:i + 5] == ["  1..3", "  ok 1 line 2: $ uname -r",
+                                  "  not ok 2 line 4: $ cat /proc/cmdline",
+                                  "  ok 3 line 6: $ dmesg | grep -c 'Kernel command line'"]
+    assert lines[i + 5].startswith("# ") and "not ok 1 bad" in lines
