@@ -63,6 +63,8 @@ def run(ctx, paths, keywords, list_only, json_path, force, repeat, until_fail, r
         raise click.UsageError("--record cannot be combined with --repeat or --until-fail")
     if json_path is not None and json_path.exists() and not force:
         raise click.UsageError(f"{json_path}: file exists (use --force to replace it)")
+    if json_path is not None and not json_path.resolve().parent.is_dir():
+        raise click.UsageError(f"{json_path}: no such directory")
     items = []
     for path in expand(list(paths)):
         item = load_or_error(path)
