@@ -131,6 +131,9 @@ class ModuleLoader:
         self.core_symbols: dict[str, Any] = {}
         self.blacklist: set[str] = set()
         self.modules_disabled = False
+        #: CONFIG_MODULE_FORCE_UNLOAD: off, as in distribution kernels, so ``rmmod -f``
+        #: cannot pull a permanent tmem backend out from under the frontends
+        self.force_unload = False
 
     # -- queries ----------------------------------------------------------------
     def get(self, name: str) -> Module | None:
@@ -366,6 +369,7 @@ class ModuleLoader:
         """``delete_module``: the kernel's checks, in its order."""
         if self.modules_disabled:
             raise KernelError(errno.EPERM)
+        force = force and self.force_unload
         mod = self.get(name)
         if mod is None:
             raise KernelError(errno.ENOENT)

@@ -170,6 +170,7 @@ def zcache_init(ctx) -> int:
         disable_frontswap_ignore_nonactive=s.disable_frontswap_ignore_nonactive,
         frontswap_has_exclusive_gets=s.exclusive_gets,
     )
+    host.printk = lambda text: k.printk(text, KERN_INFO)
     ctx.state.host = host
     ctx.debugfs("zbud", lambda: counters.zbud)  # zbud_init
     allocator = "compression buddies" if s.zpool == "zbud" else "zsmalloc size classes"

@@ -110,6 +110,9 @@ class ZcacheHost:
         self.zpool = pool_class(frames, zc, self.counters.zbud, self.tmem.flush_handle)
         self.pamops = self.tmem.pamops = ZcachePamops(self.zpool, compressor.decompress)
         self._freeze = False
+        #: pool creation/destruction messages go here (the kernel's printk), if set
+        self.printk = None
+        self.namestr = "zcache"
         self.cleancache_ops = CleancacheOps(self, disable_cleancache_ignore_nonactive)
         self.frontswap_ops = FrontswapOps(self, disable_frontswap_ignore_nonactive,
                                           frontswap_has_exclusive_gets)
@@ -141,13 +144,29 @@ class ZcacheHost:
     # ------------------------------------------------ tmem by numbers (zcache_*_page)
 
     def new_pool(self, cli_id: int = LOCAL_CLIENT, flags: int = 0) -> int:
-        """zcache_new_pool: the lowest free pool id, or -1."""
-        return self.tmem.new_pool(cli_id, flags)
+        """zcache_new_pool: the lowest free pool id, or -1; logged as zcache2 logs it."""
+        poolid = self.tmem.new_pool(cli_id, flags)
+        log = self.printk
+        if log is not None:
+            kind = "persistent" if flags & TMEM_POOL_PERSIST else "ephemeral"
+            if poolid < 0:
+                log(f"{self.namestr}: pool creation failed: max exceeded")
+            elif cli_id == LOCAL_CLIENT:
+                log(f"{self.namestr}: created {kind} local tmem pool, id={poolid}")
+            else:
+                log(f"{self.namestr}: created {kind} tmem pool, id={poolid}, client={cli_id}")
+        return poolid
 
     def destroy_pool(self, cli_id: int, pool_id: int) -> int:
         if pool_id < 0:
             return -1
-        return self.tmem.destroy_pool(cli_id, pool_id)
+        ret = self.tmem.destroy_pool(cli_id, pool_id)
+        if self.printk is not None and ret >= 0:
+            if cli_id == LOCAL_CLIENT:
+                self.printk(f"{self.namestr}: destroyed local pool id={pool_id}")
+            else:
+                self.printk(f"{self.namestr}: destroyed pool id={pool_id}, client={cli_id}")
+        return ret
 
     def put_page(self, cli_id: int, pool_id: int, oid: int, index: int, data: bytes) -> int:
         """zcache_put_page: 0, -1 (no pool, frozen) or -ENOMEM (refused)."""
@@ -295,13 +314,13 @@ class CleancacheOps:
     def init_fs(self, pagesize: int) -> int:
         if pagesize != PAGE_SIZE:
             raise ZcacheBug(f"zcache: init_fs with pagesize {pagesize}")
-        return self.tmem.new_pool(LOCAL_CLIENT, 0)
+        return self.host.new_pool(LOCAL_CLIENT, 0)
 
     def init_shared_fs(self, uuid: bytes, pagesize: int) -> int:
         """Shared pools are unsupported: a private ephemeral pool, uuid ignored."""
         if pagesize != PAGE_SIZE:
             raise ZcacheBug(f"zcache: init_shared_fs with pagesize {pagesize}")
-        return self.tmem.new_pool(LOCAL_CLIENT, 0)
+        return self.host.new_pool(LOCAL_CLIENT, 0)
 
     def put_page(self, pool_id: int, key: bytes, index: int, page) -> None:
         if not self.disable_ignore_nonactive and not page.was_active:
@@ -385,7 +404,7 @@ class FrontswapOps:
 
     def init(self, type: int) -> None:
         if self.poolid < 0:
-            self.poolid = self.tmem.new_pool(LOCAL_CLIENT, TMEM_POOL_PERSIST)
+            self.poolid = self.host.new_pool(LOCAL_CLIENT, TMEM_POOL_PERSIST)
 
     def _pool(self) -> Pool | None:
         poolid = self.poolid

@@ -242,3 +242,15 @@ def test_exit_that_raises_still_unloads():
     k.modules.unload("m")
     assert k.modules.get("m") is None
     assert "BUG: m: exception in exit: ZeroDivisionError" in k.dmesg()
+
+
+def test_forced_unload_needs_config_module_force_unload():
+    k = booted()
+    k.modules.load(decl("perm", exit=None))
+    with pytest.raises(KernelError) as e:
+        k.modules.unload("perm", force=True)
+    assert e.value.errno == errno.EBUSY
+    k.modules.force_unload = True
+    k.modules.unload("perm", force=True)
+    assert k.modules.get("perm") is None
+    assert "R" in k.taint

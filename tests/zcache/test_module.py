@@ -94,8 +94,18 @@ def test_module_load_replays_mounts_and_swap(machine):
     assert fs.pending_types() == []
     host = m.kernel.module_context("zcache").state.host
     assert host.frontswap_poolid == 2                  # the persistent pool comes after them
-    assert zlines(m) == ["zcache: module is from the staging directory, the quality is unknown, "
-                         "you have been warned."] + ENABLED
+    assert zlines(m) == [
+        "zcache: module is from the staging directory, the quality is unknown, you have been warned.",
+        "zcache: using zstd compressor",
+        # the replay, in slot order, inside cleancache_register_ops
+        "zcache: created ephemeral local tmem pool, id=0",
+        "zcache: created ephemeral local tmem pool, id=1",
+        ENABLED[1],
+        "zcache: created persistent local tmem pool, id=2",
+        ENABLED[2],
+    ]
+    assert m.capture(["umount", "/data"])[0] == 0
+    assert zlines(m)[-1] == "zcache: destroyed local pool id=1"
     assert m.kernel.read("/proc/modules") == \
         "zcache 122880 0 [permanent], Live 0x0000000000000000 (C)\n"
     assert m.kernel.read("/proc/sys/kernel/tainted") == "1024\n"
@@ -209,3 +219,11 @@ def test_same_end_state_built_in_and_as_module(machine):
         cc = m.kernel.cleancache
         assert (cc.fs_poolid_map[0], cc.shared_fs_poolid_map[0]) in ((0, 1), (1, 0))
         assert m.kernel.module_context("zcache").state.host.frontswap_poolid == 2
+
+
+def test_forced_rmmod_cannot_remove_zcache(machine):
+    m = machine()
+    m.capture(["insmod", "zcache"])
+    rc, _, err = m.capture(["rmmod", "-f", "zcache"])
+    assert rc == 1 and err.endswith("could not remove module zcache: Device or resource busy\n")
+    assert m.kernel.modules.get("zcache") is not None and m.kernel.cleancache.registered
