@@ -92,7 +92,11 @@ def machine_lock(path: Path):
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     with open(path / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            click.echo(f"kmodemu: machine {path} is busy (another command or shell); waiting", err=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
 
@@ -178,9 +182,10 @@ def shell(ctx, record) -> None:
     from kmodemu.shell import run_shell
 
     path = ctx.obj["machine_dir"]
-    with machine_lock(path):
+    with machine_lock(path):  # held for the session: the shell's machine is the only writer
         machine = open_machine(path)
-    ctx.exit(run_shell(machine, record=record))
+        rc = run_shell(machine, record=record)
+    ctx.exit(rc)
 
 
 def _add_optional_commands() -> None:

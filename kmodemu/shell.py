@@ -19,6 +19,32 @@ from kmodemu.scenario.lines import ERR, render_block
 from kmodemu.scenario.session import Session
 
 PROMPT, CONTINUE = "kmodemu# ", "> "
+HISTORY_FILE = ".history"
+
+
+def _load_history(machine: Machine) -> None:
+    """Line editing, and a history kept beside the machine's image (like ~/.bash_history)."""
+    try:
+        import atexit
+        import readline
+    except ImportError:  # pragma: no cover
+        return
+    if machine.path is None:
+        return
+    hist = Path(machine.path) / HISTORY_FILE
+    try:
+        readline.read_history_file(hist)
+    except OSError:
+        pass
+    readline.set_history_length(1000)
+    atexit.register(lambda: _save_history(readline, hist))
+
+
+def _save_history(readline, hist: Path) -> None:
+    try:
+        readline.write_history_file(hist)
+    except OSError:  # pragma: no cover
+        pass
 
 
 def run_shell(machine: Machine, record: Path | None = None, *, stdin: TextIO | None = None,
@@ -30,10 +56,7 @@ def run_shell(machine: Machine, record: Path | None = None, *, stdin: TextIO | N
         return 1
     interactive = stdin.isatty() and stdout.isatty()
     if interactive:
-        try:
-            import readline  # noqa: F401  (line editing and history for input())
-        except ImportError:  # pragma: no cover
-            pass
+        _load_history(machine)
     prior = list(machine.journal)
     session = Session(machine)
     steps: list[tuple[str | None, str | None, list[str]]] = []
