@@ -40,7 +40,7 @@ class KmodemuGroup(click.Group):
 def _forwarder(name: str, target: click.Command) -> click.Command:
     @click.command(name, context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
                                            "help_option_names": []},
-                   add_help_option=False, help=target.help, short_help=target.get_short_help_str())
+                   add_help_option=False, help=target.help, short_help=target.get_short_help_str(limit=70))
     @click.argument("args", nargs=-1, type=click.UNPROCESSED)
     @click.pass_context
     def forward(ctx: click.Context, args: tuple[str, ...]) -> None:
