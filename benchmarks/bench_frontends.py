@@ -32,9 +32,11 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kmodemu.kernel.kernel import Kernel  # noqa: E402
-from kmodemu.mm.cleancache import Cleancache, ino_filekey  # noqa: E402
+from kmodemu.mm.cleancache import Cleancache  # noqa: E402
+from kmodemu.mm.filesystem import FS_TYPES, BlockDevice, Inode, Superblock  # noqa: E402
 from kmodemu.mm.frontswap import MAX_SWAPFILES, Frontswap, new_map  # noqa: E402
 from kmodemu.mm.page import PAGE_SIZE, Page  # noqa: E402
+from kmodemu.mm.swap import SwapDevice  # noqa: E402
 
 PAGES_PER_FILE = 256
 
@@ -107,14 +109,22 @@ def make_pages(n: int, seed: int) -> list[Page]:
 # ------------------------------------------------------------ per-page targets
 
 def cleancache_setup(n: int, lazy_init: bool):
-    """A frontend with a registered dict backend and one mounted fs of n/256 files."""
+    """A frontend with a registered dict backend and one mounted ext4 of n/256 files.
+
+    The superblock and inodes are the memory model's own classes, so attribute
+    access costs what it costs in a machine.
+    """
     backend = DictBackend()
     cc = Cleancache(lazy_init=lazy_init)
     cc.register_ops(backend)
-    sb = SimpleNamespace(cleancache_poolid=-1)
+    dev = BlockDevice("/dev/sda1")
+    sb = Superblock(FS_TYPES["ext4"], dev.path, "/mnt", dev, "rw", None)
     cc.init_fs(sb)
-    inodes = [SimpleNamespace(sb=sb, ino=12 + i, cleancache_key=ino_filekey(12 + i))
-              for i in range((n + PAGES_PER_FILE - 1) // PAGES_PER_FILE)]
+    inodes = []
+    for i in range((n + PAGES_PER_FILE - 1) // PAGES_PER_FILE):
+        inode = Inode(12 + i, f"/mnt/f{i}", PAGES_PER_FILE * PAGE_SIZE, None, 0)
+        inode.attach(sb)
+        inodes.append(inode)
     return backend, cc, sb, inodes
 
 
@@ -150,7 +160,7 @@ def cleancache_frontend(pages, lazy_init):
 
 def frontswap_setup(n: int, lazy_init: bool):
     backend = FrontswapBackend()
-    sis = SimpleNamespace(max=n + 1, frontswap_map=None, frontswap_pages=0)
+    sis = SwapDevice(BlockDevice("/dev/sdb1"), 0, -1, n + 1)   # the swap layer's own class
     fs = Frontswap(lazy_init=lazy_init, swap_info=[sis] + [None] * (MAX_SWAPFILES - 1))
     fs.register_ops(backend)
     fs.init(0, new_map(n + 1))
