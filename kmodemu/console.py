@@ -20,6 +20,8 @@ from kmodemu.errors import KernelError
 if TYPE_CHECKING:  # pragma: no cover
     from kmodemu.machine import Machine
 
+#: exit status of a command that hit a bug (sysexits' EX_SOFTWARE); never journaled
+INTERNAL_ERROR = 70
 KMOD_TOOLS = ("insmod", "rmmod", "lsmod", "modprobe", "modinfo", "depmod")
 #: commands that never change a machine (not journaled)
 READONLY = {"lsmod", "modinfo", "dmesg", "cat", "ls", "uname", "help", "free", "stat"}
@@ -227,6 +229,12 @@ def execute(machine: "Machine", argv: Sequence[str], out: IO[str], err: IO[str])
         except KernelError as e:
             click.echo(f"kmodemu: {argv[0]}: {os.strerror(e.errno)}", err=True)
             rc = 1
+        except Exception as e:  # a bug in kmodemu or a plugin: say so, keep the machine usable
+            if os.environ.get("KMODEMU_DEBUG"):
+                raise
+            click.echo(f"kmodemu: {argv[0]}: internal error: {type(e).__name__}: {e} "
+                       "(KMODEMU_DEBUG=1 shows the traceback)", err=True)
+            rc = INTERNAL_ERROR
         if not is_readonly(argv):
             machine.kernel.clock.advance_us(10_000)
     return rc or 0

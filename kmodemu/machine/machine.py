@@ -185,13 +185,13 @@ class Machine:
         command leaves the kernel as it was, but its log lines stay, as in
         Linux) and the image is saved.
         """
-        from kmodemu.console import execute, is_readonly
+        from kmodemu.console import INTERNAL_ERROR, execute, is_readonly
 
         argv = [str(a) for a in argv]
         out = stdout if stdout is not None else sys.stdout
         err = stderr if stderr is not None else sys.stderr
         rc = execute(self, argv, out, err)
-        if journal and argv and not is_readonly(argv):
+        if journal and argv and rc != INTERNAL_ERROR and not is_readonly(argv):
             self.journal.append(argv)
             self.save()
         return rc

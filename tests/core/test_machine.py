@@ -157,3 +157,25 @@ def test_json_listings():
                                     "state": "live", "permanent": True, "taint": "C"}]
         assert json.loads(m.capture(["ls", "--json", "/sys/kernel/debug"])[1])[:2] == \
             ["cleancache", "frontswap"]
+
+
+def test_a_crashing_command_is_reported_not_journaled(monkeypatch):
+    import click
+
+    from kmodemu.console import console
+
+    @console.command("crash-for-test")
+    def crash():
+        raise RuntimeError("boom")
+
+    try:
+        monkeypatch.delenv("KMODEMU_DEBUG", raising=False)
+        with Machine(MachineDef()) as m:
+            rc, out, err = m.capture(["crash-for-test"])
+            assert rc == 70
+            assert err == ("kmodemu: crash-for-test: internal error: RuntimeError: boom "
+                           "(KMODEMU_DEBUG=1 shows the traceback)\n")
+            assert m.journal == []
+    finally:
+        console.commands.pop("crash-for-test")
+    assert isinstance(console, click.Group)
