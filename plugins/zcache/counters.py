@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
-#: zcache/ files, size_t, in debug.c order (3.10, with zero_filled_pages)
+#: zcache/ files, size_t, in debug.c order (3.10, with zero_filled_pages), plus
+#: ``same_filled_pages`` (beyond Linux, right after zero_filled_pages): pages of
+#: one repeated non-zero 8-byte word, stored as metadata only (docs/zcache.md)
 ZCACHE_NAMES: tuple[str, ...] = (
     "obj_count", "obj_count_max",
     "objnode_count", "objnode_count_max",
@@ -36,13 +38,17 @@ ZCACHE_NAMES: tuple[str, ...] = (
     "eph_nonactive_puts_ignored",
     "pers_nonactive_puts_ignored",
     "zero_filled_pages",
+    "same_filled_pages",
     # u64 files, created after the size_t array
     "eph_zbytes", "eph_zbytes_max",
     "pers_zbytes", "pers_zbytes_max",
 )
 
-#: kept by the kernel but never published
-ZCACHE_PRIVATE: tuple[str, ...] = ("zero_filled_pages_max",)
+#: kept but never published: the kernel's zero_filled_pages_max, and the
+#: metadata-only (zero- or same-filled) zpages of each kind, which the
+#: allocators subtract to derive their zbud/ levels
+ZCACHE_PRIVATE: tuple[str, ...] = ("zero_filled_pages_max", "eph_filled_pages",
+                                   "pers_filled_pages")
 
 #: zbud/ files in zbud_debugfs_init order
 ZBUD_NAMES: tuple[str, ...] = (

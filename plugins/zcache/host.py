@@ -9,6 +9,14 @@ between (§4.5 of the reference; per-page pluggy would cost 1.1x the codec).
 Return values follow zcache: 0 for success, -1 for a miss or an ignored call,
 -ENOMEM (-12) when the allocator refused the page, -ERANGE (-34) for a
 frontswap store of a page that was never active.
+
+Metadata-only pages are decided on the page bytes before any tmem or
+allocator work: an all-zero page (3.10's zero_filled_pages) and, beyond Linux,
+a page of one repeated non-zero 8-byte word (``same_filled_pages``, as zswap
+later did) get a negative pampd (``~word``) and no space; a get rebuilds the
+page from the pampd.  ``zero_filled=False`` / ``same_filled=False`` compress
+them like any page (3.9 had no zero-filled awareness; the benchmark measures
+the shortcut against that compressed path).
 """
 
 from __future__ import annotations
@@ -24,7 +32,16 @@ from .tmem import (
     Tmem,
     oid_from_key,
 )
-from .zpool import PAGE_SIZE, ZERO_FILLED, FrameAllocator, pack_handle_tail
+from .zpool import (
+    FILL_WORDS,
+    PAGE_SIZE,
+    ZERO_FILLED,
+    ZERO_PAGE,
+    FrameAllocator,
+    account_filled,
+    fill_word,
+    pack_handle_tail,
+)
 
 ENOMEM = 12
 ERANGE = 34
@@ -32,8 +49,6 @@ ERANGE = 34
 #: frontswap offsets are split into 256 objects per swap type
 SWIZ_BITS = 8
 SWIZ_MASK = (1 << SWIZ_BITS) - 1
-
-ZERO_PAGE = bytes(PAGE_SIZE)
 
 ZPOOLS = ("zbud", "zsmalloc")
 
@@ -43,28 +58,46 @@ class ZcacheBug(RuntimeError):
 
 
 class ZcachePamops:
-    """The pampd operations tmem calls back: decompress, and free into the allocator."""
+    """The pampd operations tmem calls back: decompress, and free into the allocator.
 
-    __slots__ = ("zpool", "decompress", "_read", "_free")
+    Negative pampds (zero- and same-filled pages) are handled here without
+    the allocator: the page is rebuilt from the pampd and the counters are
+    adjusted inline (this is the get half of the metadata-only fast path).
+    """
 
-    def __init__(self, zpool, decompress):
+    __slots__ = ("zpool", "decompress", "zc", "_read", "_free")
+
+    def __init__(self, zpool, decompress, zc):
         self.zpool = zpool
         self.decompress = decompress
+        self.zc = zc
         self._read = zpool.read
         self._free = zpool.free
 
     def get_data(self, pampd: int, pool: Pool) -> bytes | None:
-        if pampd < 0:  # ZERO_FILLED
-            return ZERO_PAGE
+        if pampd < 0:  # metadata only
+            if pampd == ZERO_FILLED:
+                return ZERO_PAGE
+            return (~pampd).to_bytes(8, "little") * FILL_WORDS
         buf = self._read(pampd)
         if buf is None:
             return None
         return self.decompress(buf)
 
     def get_data_and_free(self, pampd: int, pool: Pool) -> bytes | None:
-        if pampd < 0:
-            self._free(pampd, not pool.persistent)
-            return ZERO_PAGE
+        if pampd < 0:  # metadata only: unaccount_filled, inlined
+            zc = self.zc
+            if pool.persistent:
+                zc.pers_zpages -= 1
+                zc.pers_filled_pages -= 1
+            else:
+                zc.eph_zpages -= 1
+                zc.eph_filled_pages -= 1
+            if pampd == ZERO_FILLED:
+                zc.zero_filled_pages -= 1
+                return ZERO_PAGE
+            zc.same_filled_pages -= 1
+            return (~pampd).to_bytes(8, "little") * FILL_WORDS
         buf = self._read(pampd)
         data = None if buf is None else self.decompress(buf)
         self._free(pampd, not pool.persistent)
@@ -80,7 +113,10 @@ class ZcacheHost:
     ``frames`` hands out page frames (``alloc() -> pfn | None``, ``free(pfn)``);
     ``compressor`` is a :class:`Compressor` or a name for ``get_compressor``
     (``LookupError`` when unsupported).  The flags are the module/boot
-    parameters of §4.2 that act per page.
+    parameters of §4.2 that act per page, plus ``zero_filled`` (3.10's
+    zero-filled pages awareness, on) and ``same_filled`` (beyond Linux: pages
+    of one repeated 8-byte word stored as metadata only, on); both can be
+    changed later through the attributes of the same names.
     """
 
     def __init__(
@@ -93,6 +129,8 @@ class ZcacheHost:
         disable_cleancache_ignore_nonactive: bool = False,
         disable_frontswap_ignore_nonactive: bool = False,
         frontswap_has_exclusive_gets: bool = True,
+        zero_filled: bool = True,
+        same_filled: bool = True,
     ):
         if isinstance(compressor, str):
             compressor = get_compressor(compressor)
@@ -108,7 +146,7 @@ class ZcacheHost:
         # tmem and the allocator point at each other: eviction flushes tmem
         self.tmem = Tmem(None, zc)
         self.zpool = pool_class(frames, zc, self.counters.zbud, self.tmem.flush_handle)
-        self.pamops = self.tmem.pamops = ZcachePamops(self.zpool, compressor.decompress)
+        self.pamops = self.tmem.pamops = ZcachePamops(self.zpool, compressor.decompress, zc)
         self._freeze = False
         #: pool creation/destruction messages go here (the kernel's printk), if set
         self.printk = None
@@ -116,6 +154,8 @@ class ZcacheHost:
         self.cleancache_ops = CleancacheOps(self, disable_cleancache_ignore_nonactive)
         self.frontswap_ops = FrontswapOps(self, disable_frontswap_ignore_nonactive,
                                           frontswap_has_exclusive_gets)
+        self.zero_filled = zero_filled
+        self.same_filled = same_filled
 
     # ------------------------------------------------ flags the glue may set
 
@@ -126,6 +166,35 @@ class ZcacheHost:
     @frontswap_has_exclusive_gets.setter
     def frontswap_has_exclusive_gets(self, value: bool) -> None:
         self.frontswap_ops.exclusive_gets = bool(value)
+
+    @property
+    def zero_filled(self) -> bool:
+        """Store all-zero pages as metadata only (Linux 3.10; False: compress them, as 3.9)."""
+        return self._zero_filled
+
+    @zero_filled.setter
+    def zero_filled(self, value: bool) -> None:
+        self._zero_filled = bool(value)
+        zero = ZERO_PAGE if value else None
+        self.cleancache_ops._zero = self.frontswap_ops._zero = zero
+
+    @property
+    def same_filled(self) -> bool:
+        """Store pages of one repeated non-zero u64 as metadata only (beyond Linux)."""
+        return self._same_filled
+
+    @same_filled.setter
+    def same_filled(self, value: bool) -> None:
+        self._same_filled = bool(value)
+        self.cleancache_ops._same = self.frontswap_ops._same = self._same_filled
+
+    def filled_pampd(self, data) -> int | None:
+        """The metadata-only pampd for ``data`` under the current flags, or None."""
+        word = fill_word(data)
+        if word is None or (word and not self._same_filled) or (
+                not word and not self._zero_filled):
+            return None
+        return ~word
 
     @property
     def freeze(self) -> bool:
@@ -242,17 +311,26 @@ class ZcacheHost:
         self.tmem.check()
         self.zpool.check()
         zc = self.counters.zcache
-        eph = pers = zero = 0
+        eph = pers = zero = same = eph_filled = pers_filled = 0
         for pool in self.tmem.pools():
             n = pool.page_count()
             if pool.persistent:
                 pers += n
             else:
                 eph += n
-            zero += sum(1 for obj in pool.objs.values() for p in obj.values() if p == ZERO_FILLED)
+            filled = [p for obj in pool.objs.values() for p in obj.values() if p < 0]
+            zero += filled.count(ZERO_FILLED)
+            same += len(filled) - filled.count(ZERO_FILLED)
+            if pool.persistent:
+                pers_filled += len(filled)
+            else:
+                eph_filled += len(filled)
         assert zc.eph_zpages == eph, (zc.eph_zpages, eph)
         assert zc.pers_zpages == pers, (zc.pers_zpages, pers)
         assert zc.zero_filled_pages == zero, (zc.zero_filled_pages, zero)
+        assert zc.same_filled_pages == same, (zc.same_filled_pages, same)
+        assert zc.eph_filled_pages == eph_filled, (zc.eph_filled_pages, eph_filled)
+        assert zc.pers_filled_pages == pers_filled, (zc.pers_filled_pages, pers_filled)
 
 
 def _frozen(host: ZcacheHost, pool: Pool, oid: int, index: int) -> int:
@@ -264,7 +342,7 @@ def _frozen(host: ZcacheHost, pool: Pool, oid: int, index: int) -> int:
 
 def _put(host: ZcacheHost, pool: Pool, oid: int, index: int, data: bytes,
          th_head: bytes | None) -> int:
-    """zcache_put_page + pampd creation: zero check, compress, allocate, tmem_put.
+    """zcache_put_page + pampd creation: zero/same check, compress, allocate, tmem_put.
 
     ``th_head`` is the 24-byte oid as stored in the handle, when the caller
     already has it (a cleancache filekey).
@@ -273,8 +351,9 @@ def _put(host: ZcacheHost, pool: Pool, oid: int, index: int, data: bytes,
         return _frozen(host, pool, oid, index)
     eph = not pool.persistent
     zpool = host.zpool
-    if data == ZERO_PAGE:
-        pampd = zpool.create_zero(eph)
+    pampd = host.filled_pampd(data)
+    if pampd is not None:
+        account_filled(host.counters.zcache, eph, pampd)
     else:
         if th_head is None:
             th_head = oid.to_bytes(24, "little")
@@ -295,7 +374,7 @@ class CleancacheOps:
     """struct cleancache_ops of zcache: ephemeral pools of LOCAL_CLIENT."""
 
     __slots__ = ("host", "tmem", "pools", "zc", "disable_ignore_nonactive", "freeze",
-                 "_compress", "_create", "_create_zero", "_tmem_put", "_tmem_get")
+                 "_zero", "_same", "_compress", "_create", "_tmem_put", "_tmem_get")
 
     def __init__(self, host: ZcacheHost, disable_ignore_nonactive: bool = False):
         self.host = host
@@ -304,10 +383,12 @@ class CleancacheOps:
         self.zc = host.counters.zcache
         self.disable_ignore_nonactive = disable_ignore_nonactive
         self.freeze = False
+        # the host's zero_filled / same_filled flags: ZERO_PAGE or None, bool
+        self._zero = ZERO_PAGE
+        self._same = True
         # the per-page path calls these directly
         self._compress = host.compressor.compress
         self._create = host.zpool.create
-        self._create_zero = host.zpool.create_zero
         self._tmem_put = host.tmem.put
         self._tmem_get = host.tmem.get
 
@@ -335,21 +416,47 @@ class CleancacheOps:
         if self.freeze:
             _frozen(self.host, pool, oid, index)
             return
-        eph = not pool.persistent
         data = page.data
-        if data == ZERO_PAGE:
-            pampd = self._create_zero(eph)
+        # metadata-only pages, decided on the bytes before any allocator work
+        if data == self._zero:
+            pampd = ZERO_FILLED
+        elif data[0] == data[8] and self._same and data[:8] * FILL_WORDS == data \
+                and (pampd := ~int.from_bytes(data[:8], "little")) != ZERO_FILLED:
+            pass
         else:
             if len(key) != 24:
                 key = oid.to_bytes(24, "little")
-            pampd = self._create(eph, self._compress(data),
+            pampd = self._create(not pool.persistent, self._compress(data),
                                  key + pack_handle_tail(index, pool_id, LOCAL_CLIENT))
             if pampd is None:
-                if eph:
-                    self.zc.failed_eph_puts += 1
-                else:
+                if pool.persistent:
                     self.zc.failed_pers_puts += 1
+                else:
+                    self.zc.failed_eph_puts += 1
                 return
+            self._tmem_put(pool, oid, index, pampd)
+            return
+        # account_filled, inlined
+        zc = self.zc
+        if pool.persistent:
+            v = zc.pers_zpages + 1
+            zc.pers_zpages = v
+            if v > zc.pers_zpages_max:
+                zc.pers_zpages_max = v
+            zc.pers_filled_pages += 1
+        else:
+            v = zc.eph_zpages + 1
+            zc.eph_zpages = v
+            if v > zc.eph_zpages_max:
+                zc.eph_zpages_max = v
+            zc.eph_filled_pages += 1
+        if pampd == ZERO_FILLED:
+            v = zc.zero_filled_pages + 1
+            zc.zero_filled_pages = v
+            if v > zc.zero_filled_pages_max:
+                zc.zero_filled_pages_max = v
+        else:
+            zc.same_filled_pages += 1
         self._tmem_put(pool, oid, index, pampd)
 
     def get_page(self, pool_id: int, key: bytes, index: int, page) -> int:
@@ -383,7 +490,7 @@ class FrontswapOps:
 
     __slots__ = ("host", "tmem", "pools", "zc", "disable_ignore_nonactive",
                  "exclusive_gets", "poolid", "freeze",
-                 "_compress", "_create", "_create_zero", "_tmem_put", "_tmem_get")
+                 "_zero", "_same", "_compress", "_create", "_tmem_put", "_tmem_get")
 
     def __init__(self, host: ZcacheHost, disable_ignore_nonactive: bool = False,
                  exclusive_gets: bool = True):
@@ -396,9 +503,10 @@ class FrontswapOps:
         #: zcache_frontswap_poolid: -1 until the first init
         self.poolid = -1
         self.freeze = False
+        self._zero = ZERO_PAGE
+        self._same = True
         self._compress = host.compressor.compress
         self._create = host.zpool.create
-        self._create_zero = host.zpool.create_zero
         self._tmem_put = host.tmem.put
         self._tmem_get = host.tmem.get
 
@@ -426,19 +534,46 @@ class FrontswapOps:
         index = offset >> SWIZ_BITS
         if self.freeze:
             return _frozen(self.host, pool, oid, index)
-        eph = not pool.persistent
         data = page.data
-        if data == ZERO_PAGE:
-            pampd = self._create_zero(eph)
+        # metadata-only pages, decided on the bytes before any allocator work
+        if data == self._zero:
+            pampd = ZERO_FILLED
+        elif data[0] == data[8] and self._same and data[:8] * FILL_WORDS == data \
+                and (pampd := ~int.from_bytes(data[:8], "little")) != ZERO_FILLED:
+            pass
         else:
-            pampd = self._create(eph, self._compress(data), oid.to_bytes(24, "little")
+            pampd = self._create(not pool.persistent, self._compress(data),
+                                 oid.to_bytes(24, "little")
                                  + pack_handle_tail(index, poolid, LOCAL_CLIENT))
             if pampd is None:
-                if eph:
-                    self.zc.failed_eph_puts += 1
-                else:
+                if pool.persistent:
                     self.zc.failed_pers_puts += 1
+                else:
+                    self.zc.failed_eph_puts += 1
                 return -ENOMEM
+            self._tmem_put(pool, oid, index, pampd)
+            return 0
+        # account_filled, inlined
+        zc = self.zc
+        if pool.persistent:
+            v = zc.pers_zpages + 1
+            zc.pers_zpages = v
+            if v > zc.pers_zpages_max:
+                zc.pers_zpages_max = v
+            zc.pers_filled_pages += 1
+        else:
+            v = zc.eph_zpages + 1
+            zc.eph_zpages = v
+            if v > zc.eph_zpages_max:
+                zc.eph_zpages_max = v
+            zc.eph_filled_pages += 1
+        if pampd == ZERO_FILLED:
+            v = zc.zero_filled_pages + 1
+            zc.zero_filled_pages = v
+            if v > zc.zero_filled_pages_max:
+                zc.zero_filled_pages_max = v
+        else:
+            zc.same_filled_pages += 1
         self._tmem_put(pool, oid, index, pampd)
         return 0
 

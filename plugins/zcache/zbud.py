@@ -28,7 +28,9 @@ from .zpool import (
     ZERO_FILLED,
     FlushFn,
     FrameAllocator,
+    account_filled,
     size_refused,
+    unaccount_filled,
     unpack_handle,
 )
 
@@ -79,7 +81,7 @@ class ZbudPool:
         "_size0", "_size1", "_flags", "_pfn",
         "_lprev", "_lnext", "_bprev", "_bnext",
         "_emask", "_pmask",
-        "_arena", "_free_ids", "_next_id", "_cap", "_zero_eph", "_zero_pers",
+        "_arena", "_free_ids", "_next_id", "_cap",
     )
 
     def __init__(self, frames: FrameAllocator, zc, zb, flush: FlushFn):
@@ -102,8 +104,6 @@ class ZbudPool:
         self._free_ids: list[int] = []
         self._next_id = _BASE
         self._cap = _BASE
-        self._zero_eph = 0  # ZERO_FILLED pampds: counted by zcache, not by zbud
-        self._zero_pers = 0
         zb.bind(self)
 
     # ----------------------------------------------------------- frame ids
@@ -262,26 +262,12 @@ class ZbudPool:
 
     def create_zero(self, eph: bool) -> int:
         """Account an all-zero page: it takes no space and its pampd is ZERO_FILLED."""
-        zc = self.zc
-        if eph:
-            v = zc.eph_zpages + 1
-            zc.eph_zpages = v
-            if v > zc.eph_zpages_max:
-                zc.eph_zpages_max = v
-        else:
-            v = zc.pers_zpages + 1
-            zc.pers_zpages = v
-            if v > zc.pers_zpages_max:
-                zc.pers_zpages_max = v
-        if eph:
-            self._zero_eph += 1
-        else:
-            self._zero_pers += 1
-        v = zc.zero_filled_pages + 1
-        zc.zero_filled_pages = v
-        if v > zc.zero_filled_pages_max:
-            zc.zero_filled_pages_max = v
-        return ZERO_FILLED
+        return account_filled(self.zc, eph, ZERO_FILLED)
+
+    def create_filled(self, eph: bool, word: int) -> int:
+        """Account a page of one repeated u64 ``word`` (0: all zero): no space used,
+        pampd ``~word`` (beyond Linux for ``word != 0``, see zpool.py)."""
+        return account_filled(self.zc, eph, ~word)
 
     def _get_frame(self, eph: bool) -> int | None:
         """A frame for a new zpage: fresh from the allocator, else the ouroboros."""
@@ -328,14 +314,8 @@ class ZbudPool:
     def free(self, pampd: int, eph: bool) -> None:
         """zbud_free_and_delist plus zcache's accounting; the frame goes back when empty."""
         zc = self.zc
-        if pampd < 0:  # ZERO_FILLED
-            if eph:
-                zc.eph_zpages -= 1
-                self._zero_eph -= 1
-            else:
-                zc.pers_zpages -= 1
-                self._zero_pers -= 1
-            zc.zero_filled_pages -= 1
+        if pampd < 0:  # zero- or same-filled: metadata only
+            unaccount_filled(zc, eph, pampd)
             return
         f = pampd >> 1
         flags = self._flags[f]
@@ -484,13 +464,14 @@ class ZbudPool:
     # The zbud/ levels, derived from zcache's counters instead of kept twice:
     # a frame holds one or two zpages, so buddied = zpages - frames.
 
+    # zcache counts metadata-only (zero- and same-filled) zpages too; zbud does not
     @property
     def eph_zpages(self) -> int:
-        return self.zc.eph_zpages - self._zero_eph
+        return self.zc.eph_zpages - self.zc.eph_filled_pages
 
     @property
     def pers_zpages(self) -> int:
-        return self.zc.pers_zpages - self._zero_pers
+        return self.zc.pers_zpages - self.zc.pers_filled_pages
 
     @property
     def eph_zbytes(self) -> int:
@@ -527,6 +508,11 @@ class ZbudPool:
     @property
     def pageframes(self) -> int:
         return self.zc.eph_pageframes + self.zc.pers_pageframes
+
+    @property
+    def arena_bytes(self) -> int:
+        """Bytes reserved for frame contents (the frames' storage)."""
+        return len(self._arena) * ARENA_BATCH * PAGE_SIZE
 
     def stats(self) -> dict[str, int]:
         """zpages held in frames, frames used and bytes stored (handles included)."""

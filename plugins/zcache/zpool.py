@@ -1,5 +1,6 @@
 """What zbud and zsmalloc share: the frame-allocator protocol, the tmem handle
-stored beside each zpage, the ZERO_FILLED pampd and zcache's size policy.
+stored beside each zpage, the metadata-only pampds of zero- and same-filled
+pages, and zcache's size policy.
 
 The size policy (``compress_poor`` / ``mean_compress_poor``) is zcache's, not
 the allocator's, but it needs the allocator's largest object, so each
@@ -16,6 +17,76 @@ PAGE_SIZE = 4096
 #: pampd of an all-zero page: no space used (3.10 "zero-filled pages awareness").
 #: Real pampds are non-negative ints, so ``pampd < 0`` tests it.
 ZERO_FILLED = -1
+
+# Same-filled pages (beyond Linux 3.10; zswap has them since 4.14): a page that
+# is one 8-byte word repeated 512 times is stored as metadata only, its pampd
+# being ``~word`` (a negative int).  Word 0 gives ``~0 == ZERO_FILLED``, so
+# every negative pampd is "a page filled with the word ``~pampd``" and
+# ``pampd < 0`` still tests for "no space used".
+
+#: words per page
+FILL_WORDS = PAGE_SIZE // 8
+ZERO_PAGE = bytes(PAGE_SIZE)
+
+
+def filled_pampd(word: int) -> int:
+    """The pampd of a page filled with the little-endian u64 ``word``."""
+    return ~word
+
+
+def filled_page(pampd: int) -> bytes:
+    """The page bytes of a negative (metadata-only) pampd."""
+    if pampd == ZERO_FILLED:
+        return ZERO_PAGE
+    return (~pampd).to_bytes(8, "little") * FILL_WORDS
+
+
+def fill_word(data) -> int | None:
+    """The u64 the page repeats (0 for a zero page), or None if it is not same-filled."""
+    if data == ZERO_PAGE:
+        return 0
+    if data[0] == data[8] and data[:8] * FILL_WORDS == data:
+        return int.from_bytes(data[:8], "little")
+    return None
+
+
+def account_filled(zc, eph: bool, pampd: int) -> int:
+    """Count a metadata-only zpage in (zero_filled_pages or same_filled_pages,
+    *_zpages); returns ``pampd``.  The hot paths of host.py inline this."""
+    if eph:
+        v = zc.eph_zpages + 1
+        zc.eph_zpages = v
+        if v > zc.eph_zpages_max:
+            zc.eph_zpages_max = v
+        zc.eph_filled_pages += 1
+    else:
+        v = zc.pers_zpages + 1
+        zc.pers_zpages = v
+        if v > zc.pers_zpages_max:
+            zc.pers_zpages_max = v
+        zc.pers_filled_pages += 1
+    if pampd == ZERO_FILLED:
+        v = zc.zero_filled_pages + 1
+        zc.zero_filled_pages = v
+        if v > zc.zero_filled_pages_max:
+            zc.zero_filled_pages_max = v
+    else:
+        zc.same_filled_pages += 1
+    return pampd
+
+
+def unaccount_filled(zc, eph: bool, pampd: int) -> None:
+    """Undo :func:`account_filled` when a metadata-only zpage is freed."""
+    if eph:
+        zc.eph_zpages -= 1
+        zc.eph_filled_pages -= 1
+    else:
+        zc.pers_zpages -= 1
+        zc.pers_filled_pages -= 1
+    if pampd == ZERO_FILLED:
+        zc.zero_filled_pages -= 1
+    else:
+        zc.same_filled_pages -= 1
 
 #: struct tmem_handle: oid (3 x u64), index u32, pool_id u16, client_id u16
 TMEM_HANDLE_SIZE = 32

@@ -27,7 +27,9 @@ from .zpool import (
     ZERO_FILLED,
     FlushFn,
     FrameAllocator,
+    account_filled,
     size_refused,
+    unaccount_filled,
     unpack_handle,
 )
 
@@ -195,22 +197,10 @@ class ZsmallocPool:
         return (zid << _OBJ_BITS) | obj
 
     def create_zero(self, eph: bool) -> int:
-        zc = self.zc
-        if eph:
-            v = zc.eph_zpages + 1
-            zc.eph_zpages = v
-            if v > zc.eph_zpages_max:
-                zc.eph_zpages_max = v
-        else:
-            v = zc.pers_zpages + 1
-            zc.pers_zpages = v
-            if v > zc.pers_zpages_max:
-                zc.pers_zpages_max = v
-        v = zc.zero_filled_pages + 1
-        zc.zero_filled_pages = v
-        if v > zc.zero_filled_pages_max:
-            zc.zero_filled_pages_max = v
-        return ZERO_FILLED
+        return account_filled(self.zc, eph, ZERO_FILLED)
+
+    def create_filled(self, eph: bool, word: int) -> int:
+        return account_filled(self.zc, eph, ~word)
 
     def _new_zspage(self, eph: bool, cls: SizeClass) -> ZsPage | None:
         """Frames for a new zspage, evicting ephemeral zspages if RAM is short."""
@@ -283,12 +273,8 @@ class ZsmallocPool:
 
     def free(self, pampd: int, eph: bool) -> None:
         zc = self.zc
-        if pampd < 0:  # ZERO_FILLED
-            if eph:
-                zc.eph_zpages -= 1
-            else:
-                zc.pers_zpages -= 1
-            zc.zero_filled_pages -= 1
+        if pampd < 0:  # zero- or same-filled
+            unaccount_filled(zc, eph, pampd)
             return
         zid = pampd >> _OBJ_BITS
         zsp = self._zspages[zid] if zid < len(self._zspages) else None

@@ -311,7 +311,11 @@ def test_counter_names_are_the_kernel_ones():
     assert names[:4] == ["obj_count", "obj_count_max", "objnode_count", "objnode_count_max"]
     assert "zero_filled_pages" in names and "failed_getfreepages" in names
     assert names[-4:] == ["eph_zbytes", "eph_zbytes_max", "pers_zbytes", "pers_zbytes_max"]
-    assert len(names) == len(set(names)) == 40
+    # the 40 files of 3.10, plus one beyond Linux right after zero_filled_pages
+    assert len(names) == len(set(names)) == 41
+    i = names.index("zero_filled_pages")
+    assert names[i + 1] == "same_filled_pages"
+    assert len([n for n in names if n != "same_filled_pages"]) == 40
     zb = [n for n, _ in c.zbud.items()]
     assert len(zb) == 17 and zb[-1] == "pers_zombie_count"
     assert set(c.dirs()) == {"zcache", "zbud"}
@@ -326,6 +330,194 @@ def test_two_hosts_share_nothing():
     h1.cleancache_ops.put_page(p1, key(1), 0, Page(d))
     assert h2.cleancache_ops.get_page(p2, key(1), 0, Page()) == -1
     assert h2.counters.zcache.eph_zpages == 0 and f2.in_use == 0
+
+
+# ------------------------------------------------------------ same-filled pages (beyond Linux)
+
+#: fill words: low byte only, high bit (a large negative pampd), all ones, a
+#: byte pattern, and words whose first bytes are zero (the zero check fails late)
+WORDS = (1, 0x8000000000000000, 0xFFFFFFFFFFFFFFFF, 0x0101010101010101,
+         0x0123456789ABCDEF, 0x0100000000000000, 0x00000000000000FF)
+
+
+def filled(word: int) -> bytes:
+    return word.to_bytes(8, "little") * 512
+
+
+def near_misses() -> list[bytes]:
+    """Pages that look same-filled at the start but are not."""
+    base = filled(0x0123456789ABCDEF)
+    return [
+        base[:-1] + b"\0",                                  # last byte differs
+        base[:2048] + filled(0x0123456789ABCDEE)[2048:],     # second half differs
+        (filled(7)[:8] + filled(9)[:8]) * 256,               # period 16, not 8
+        bytes(4095) + b"\1",                                # zero but the last byte
+        b"\x05" * 8 + bytes(4088),                          # data[0] == data[8] == ... no
+    ]
+
+
+def test_same_filled_round_trip_cleancache(zpool):
+    h, frames = make(zpool)
+    cc = h.cleancache_ops
+    pid = cc.init_fs(4096)
+    data = [filled(w) for w in WORDS] + [bytes(4096)] * 3 + near_misses()
+    for i, d in enumerate(data):
+        cc.put_page(pid, key(1), i, Page(d))
+    zc = h.counters.zcache
+    assert zc.same_filled_pages == len(WORDS)
+    assert zc.zero_filled_pages == 3                        # Linux's counter: all-zero only
+    assert zc.eph_zpages == len(data)
+    # only the near misses were compressed into frames
+    assert h.counters.zbud.eph_zpages == len(near_misses())
+    assert h.counters.zbud.eph_cumul_zpages == len(near_misses())
+    h.check()
+    for i, d in enumerate(data):
+        pg = Page()
+        assert cc.get_page(pid, key(1), i, pg) == 0 and pg.data == d
+        assert cc.get_page(pid, key(1), i, Page()) == -1    # exclusive
+    assert zc.same_filled_pages == zc.zero_filled_pages == zc.eph_zpages == 0
+    assert zc.same_filled_pages == 0 and frames.in_use == 0
+    h.check()
+
+
+def test_same_filled_use_no_space_and_no_bytes(zpool):
+    h, frames = make(zpool)
+    fs = h.frontswap_ops
+    fs.init(0)
+    for off, w in enumerate(WORDS):
+        assert fs.store(0, off, Page(filled(w))) == 0
+    zc = h.counters.zcache
+    assert frames.in_use == 0 and zc.pers_pageframes == 0
+    assert zc.pers_zbytes == 0 and h.counters.zbud.pers_zbytes == 0
+    assert zc.pers_zpages == zc.pers_zpages_max == len(WORDS)
+    assert zc.same_filled_pages == len(WORDS) and zc.zero_filled_pages == 0
+    s = h.stats()
+    assert s["zpages"] == len(WORDS) and s["pageframes"] == 0
+    h.check()
+
+
+def test_same_filled_frontswap_exclusive_and_not(zpool):
+    h, _ = make(zpool, frontswap_has_exclusive_gets=False)
+    fs = h.frontswap_ops
+    fs.init(0)
+    page = filled(0xDEADBEEFCAFEF00D)
+    assert fs.store(0, 300, Page(page)) == 0
+    zc = h.counters.zcache
+    for _ in range(3):                                      # non-exclusive: kept
+        pg = Page()
+        assert fs.load(0, 300, pg) == 0 and pg.data == page
+    assert zc.same_filled_pages == 1 and zc.pers_zpages == 1
+    h.frontswap_has_exclusive_gets = True
+    pg = Page()
+    assert fs.load(0, 300, pg) == 0 and pg.data == page
+    assert fs.load(0, 300, Page()) == -1
+    assert zc.same_filled_pages == 0 and zc.pers_zpages == 0
+    h.check()
+
+
+def test_same_filled_pages_are_never_evicted(zpool):
+    """They hold no frame, so frame eviction and the shrinker pass them by."""
+    h, frames = make(zpool, limit=8)
+    cc = h.cleancache_ops
+    pid = cc.init_fs(4096)
+    for i, w in enumerate(WORDS):
+        cc.put_page(pid, key(100), i, Page(filled(w)))
+    for i, d in enumerate(pages.compressible(80, seed=31)):
+        cc.put_page(pid, key(i), 0, Page(d))
+    zc = h.counters.zcache
+    assert zc.evicted_eph_zpages > 0 and frames.in_use <= 8
+    h.shrink(0)
+    assert zc.eph_pageframes == 0 and frames.in_use == 0
+    assert zc.eph_zpages == zc.same_filled_pages == len(WORDS)
+    h.check()
+    for i, w in enumerate(WORDS):
+        pg = Page()
+        assert cc.get_page(pid, key(100), i, pg) == 0 and pg.data == filled(w)
+    h.check()
+
+
+def test_same_filled_replace_flush_and_destroy(zpool):
+    h, frames = make(zpool)
+    cc = h.cleancache_ops
+    pid = cc.init_fs(4096)
+    text = pages.compressible(1, seed=8)[0]
+    zc = h.counters.zcache
+    cc.put_page(pid, key(1), 0, Page(filled(3)))
+    cc.put_page(pid, key(1), 0, Page(text))                 # dup put: same -> compressed
+    assert zc.same_filled_pages == 0 and zc.eph_zpages == 1 and frames.in_use > 0
+    cc.put_page(pid, key(1), 0, Page(filled(4)))            # compressed -> same
+    assert zc.same_filled_pages == 1 and zc.eph_zpages == 1 and frames.in_use == 0
+    cc.put_page(pid, key(1), 0, Page(bytes(4096)))          # same -> zero
+    assert (zc.same_filled_pages, zc.zero_filled_pages) == (0, 1)
+    h.check()
+    cc.put_page(pid, key(1), 1, Page(filled(5)))
+    cc.put_page(pid, key(2), 0, Page(filled(6)))
+    cc.invalidate_page(pid, key(1), 1)
+    assert zc.same_filled_pages == 1
+    cc.invalidate_inode(pid, key(2))
+    assert zc.same_filled_pages == 0
+    cc.put_page(pid, key(3), 0, Page(filled(7)))
+    cc.invalidate_fs(pid)
+    assert zc.same_filled_pages == zc.zero_filled_pages == zc.eph_zpages == 0
+    h.check()
+
+
+def test_same_filled_through_put_page_by_numbers(zpool):
+    h, _ = make(zpool)
+    pid = h.new_pool(host_m.LOCAL_CLIENT, host_m.TMEM_POOL_PERSIST)
+    assert h.put_page(host_m.LOCAL_CLIENT, pid, 5, 6, filled(9)) == 0
+    assert h.put_page(host_m.LOCAL_CLIENT, pid, 5, 7, bytes(4096)) == 0
+    zc = h.counters.zcache
+    assert (zc.same_filled_pages, zc.zero_filled_pages, zc.pers_zpages) == (1, 1, 2)
+    assert h.get_page(host_m.LOCAL_CLIENT, pid, 5, 6, -1) == filled(9)
+    assert h.get_page(host_m.LOCAL_CLIENT, pid, 5, 6, 1) == filled(9)
+    assert h.get_page(host_m.LOCAL_CLIENT, pid, 5, 6, 1) is None
+    assert h.get_page(host_m.LOCAL_CLIENT, pid, 5, 7, 1) == bytes(4096)
+    h.check()
+
+
+@pytest.mark.parametrize("zero_filled,same_filled", [(True, False), (False, True), (False, False)])
+def test_flags_turn_the_shortcuts_off(zpool, zero_filled, same_filled):
+    h, frames = make(zpool, zero_filled=zero_filled, same_filled=same_filled)
+    assert (h.zero_filled, h.same_filled) == (zero_filled, same_filled)
+    cc = h.cleancache_ops
+    pid = cc.init_fs(4096)
+    cc.put_page(pid, key(1), 0, Page(bytes(4096)))
+    cc.put_page(pid, key(1), 1, Page(filled(0x42)))
+    zc = h.counters.zcache
+    assert zc.zero_filled_pages == int(zero_filled)
+    assert zc.same_filled_pages == int(same_filled)
+    compressed = 2 - zero_filled - same_filled
+    assert h.counters.zbud.eph_zpages == compressed and (frames.in_use > 0) == bool(compressed)
+    assert zc.eph_zpages == 2
+    h.check()
+    for i, d in enumerate((bytes(4096), filled(0x42))):
+        pg = Page()
+        assert cc.get_page(pid, key(1), i, pg) == 0 and pg.data == d
+    assert frames.in_use == 0
+    h.zero_filled = h.same_filled = True                    # switchable at run time
+    cc.put_page(pid, key(1), 0, Page(bytes(4096)))
+    cc.put_page(pid, key(1), 1, Page(filled(0x42)))
+    assert (zc.zero_filled_pages, zc.same_filled_pages) == (1, 1) and frames.in_use == 0
+    h.check()
+
+
+def test_persistent_mean_rule_counts_filled_pages_as_empty():
+    """Like 3.10's zero pages, same-filled pages enter the mean zsize with 0 bytes."""
+    h, _ = make()
+    fs = h.frontswap_ops
+    fs.init(0)
+    rng = __import__("random").Random(3)
+    poor = [rng.randbytes(3000) + bytes(1096) for _ in range(8)]
+    assert all(2560 < len(h.compressor.compress(p)) <= 3584 for p in poor)
+    zc = h.counters.zcache
+    assert fs.store(0, 0, Page(poor[0])) == 0
+    assert fs.store(0, 1, Page(poor[1])) == -host_m.ENOMEM   # mean above 5/8 of a page
+    assert zc.mean_compress_poor == 1
+    assert fs.store(0, 2, Page(filled(0x77))) == 0           # mean (3000 + 0) / 2
+    assert zc.pers_zbytes == len(h.compressor.compress(poor[0]))
+    assert fs.store(0, 1, Page(poor[1])) == 0
+    h.check()
 
 
 # ------------------------------------------------------------ stateful model
