@@ -7,8 +7,10 @@ failed mount (MNT_EX_FAIL), swapon 255 (its -1 status), swapoff 4
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import sys
 
 import click
 
@@ -480,26 +482,50 @@ def drop_caches_cmd(ctx, mode):
     click.echo(f"dropped {n} page cache pages")
 
 
+#: a run estimated to touch this many pages takes about a second: worth a progress bar
+LONG_RUN_PAGES = 500_000
+
+
+def _progress(spec, stream):
+    """A progress bar over the rounds, only on a terminal and only for a long run.
+
+    Captured output (tests, scenarios, ``machine.capture``) never gets one.
+    """
+    isatty = getattr(stream, "isatty", None)
+    if isatty is None or not isatty() or spec.estimated_pages() < LONG_RUN_PAGES:
+        return contextlib.nullcontext(None)
+    return click.progressbar(length=spec.rounds, label="workload", file=stream)
+
+
 @click.command("workload")
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--dir", "directory", default="/mnt", show_default=True, help="Where the files go.")
+@click.option("--dir", "directories", multiple=True, default=["/mnt"], show_default=True,
+              help="Where the files go; repeat it to spread them over several filesystems.")
 @click.option("--files", type=click.IntRange(min=0), default=8, show_default=True)
 @click.option("--file-size", default="4M", show_default=True)
 @click.option("--anon", default="16M", show_default=True, help="Anonymous memory of the process.")
 @click.option("--rounds", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--keep", is_flag=True, help="Keep the files and the process afterwards.")
 @click.pass_context
-def workload_cmd(ctx, seed, directory, files, file_size, anon, rounds, keep):
-    """A seeded mixed workload: skewed file reads, anonymous memory, pressure; reports counters."""
+def workload_cmd(ctx, seed, directories, files, file_size, anon, rounds, keep):
+    """A seeded mixed workload: skewed file reads, anonymous memory, pressure.
+
+    Reports per-filesystem cleancache hit rates, swap I/O and faults, and the
+    disk I/O tmem avoided; the same figures go to /proc/kmodemu/workload.
+    """
     from kmodemu.mm.workload import WorkloadSpec, run_workload
 
     mm = _mm(ctx)
-    spec = WorkloadSpec(seed=seed, directory=directory, files=files, file_size=_size(file_size),
-                        anon=_size(anon), rounds=rounds, keep=keep)
+    spec = WorkloadSpec(seed=seed, directory=directories[0], directories=tuple(directories),
+                        files=files, file_size=_size(file_size), anon=_size(anon), rounds=rounds,
+                        keep=keep)
+    stream = sys.stdout
     try:
-        rep = run_workload(mm, spec)
+        with _progress(spec, stream) as bar:
+            rep = run_workload(mm, spec, None if bar is None else lambda: bar.update(1))
     except KernelError as e:
-        _fail(ctx, f"workload: {directory}: {os.strerror(e.errno)}", 1)
+        missing = next((d for d in directories if not mm.fs.is_dir(d)), directories[0])
+        _fail(ctx, f"workload: {missing}: {os.strerror(e.errno)}", 1)
         return
     for line in rep.lines():
         click.echo(line)
