@@ -75,6 +75,7 @@ class CleancacheMachine(RuleBasedStateMachine):
         m = self.mounts.pop(data.draw(st.integers(0, len(self.mounts) - 1)))
         b = self.backend
         n = len(b.calls("invalidate_fs")) if b else 0
+        real = self._real(m)
         self.cc.invalidate_fs(m["sb"])
         assert m["sb"].cleancache_poolid == -1
         if m["slot"] is not None:
@@ -84,8 +85,9 @@ class CleancacheMachine(RuleBasedStateMachine):
             assert len(call) == 1
             if m["pool"] != "ok":
                 assert call[0][1] == -1
-        for k in [k for k in self.model_data if k[0] == m["id"]]:
-            del self.model_data[k]
+        if real is not None:  # the backend dropped that pool, for every sb that maps to it
+            for k in [k for k in self.model_data if k[0] == real]:
+                del self.model_data[k]
 
     @rule(fail_first=st.booleans())
     def register(self, fail_first):
@@ -111,6 +113,18 @@ class CleancacheMachine(RuleBasedStateMachine):
     def _mount(self, data):
         return self.mounts[data.draw(st.integers(0, len(self.mounts) - 1))]
 
+    def _real(self, m) -> int | None:
+        """The pool id the current backend is sent for this sb, if it holds such a pool.
+
+        Pages are modelled per (real pool id, ino, index), not per mount: after a
+        second registration two superblocks can map to the same pool (§8.6).
+        """
+        b = self.backend
+        if b is None or m["slot"] is None or m["pool"] != "ok":
+            return None
+        real = self.cc.real_poolid(m["sb"])
+        return real if real in b.pools else None
+
     @precondition(lambda self: self.mounts)
     @rule(data=st.data(), ino=INOS, index=INDEXES, keyless=st.booleans())
     def put(self, data, ino, index, keyless):
@@ -124,15 +138,18 @@ class CleancacheMachine(RuleBasedStateMachine):
             self.expect["puts"] += 1
         elif m["pool"] == "ok" and not keyless:
             self.expect["puts"] += 1
-            self.model_data[(m["id"], ino, index)] = page.data
+            real = self._real(m)
+            if real is not None:
+                self.model_data[(real, ino, index)] = page.data
 
     @precondition(lambda self: self.mounts)
     @rule(data=st.data(), ino=INOS, index=INDEXES)
     def get(self, data, ino, index):
         m = self._mount(data)
         p = Page()
+        real = self._real(m)
         ret = self.cc.get_page(inode_stub(m["sb"], ino), index, p)
-        want = self.model_data.pop((m["id"], ino, index), None)
+        want = self.model_data.pop((real, ino, index), None) if real is not None else None
         if ret == 0:
             assert want is not None and p.data == want, "wrong page returned"
             self.expect["succ_gets"] += 1
@@ -145,8 +162,9 @@ class CleancacheMachine(RuleBasedStateMachine):
     @rule(data=st.data(), ino=INOS, index=INDEXES)
     def invalidate_page(self, data, ino, index):
         m = self._mount(data)
+        real = self._real(m)
         self.cc.invalidate_page(inode_stub(m["sb"], ino), index)
-        self.model_data.pop((m["id"], ino, index), None)
+        self.model_data.pop((real, ino, index), None)
         if m["slot"] is not None and self.backend is not None and m["pool"] == "ok":
             self.expect["invalidates"] += 1
 
@@ -154,8 +172,9 @@ class CleancacheMachine(RuleBasedStateMachine):
     @rule(data=st.data(), ino=INOS)
     def invalidate_inode(self, data, ino):
         m = self._mount(data)
+        real = self._real(m)
         self.cc.invalidate_inode(inode_stub(m["sb"], ino))
-        for k in [k for k in self.model_data if k[0] == m["id"] and k[1] == ino]:
+        for k in [k for k in self.model_data if k[0] == real and k[1] == ino]:
             del self.model_data[k]
 
     @invariant()
