@@ -134,11 +134,8 @@ class Machine:
         machine.powered_off = bool(data.get("powered_off", False))
         if machine.powered_off:
             return machine
-        sink = io.StringIO()
-        for argv in data["journal"]:
-            machine.run(argv, stdout=sink, stderr=sink, journal=True)
-            sink.seek(0)
-            sink.truncate()
+        for entry in data["journal"]:
+            machine._replay(entry)
         return machine
 
     def save(self) -> None:
@@ -178,7 +175,7 @@ class Machine:
 
     # -- commands ---------------------------------------------------------------
     def run(self, argv: Sequence[str], *, stdout: IO[str] | None = None,
-            stderr: IO[str] | None = None, journal: bool = True) -> int:
+            stderr: IO[str] | None = None, journal: bool = True, save: bool = True) -> int:
         """Run one console command; return its exit status.
 
         State-changing commands are journaled (failed ones too: a failed
@@ -190,11 +187,30 @@ class Machine:
         argv = [str(a) for a in argv]
         out = stdout if stdout is not None else sys.stdout
         err = stderr if stderr is not None else sys.stderr
-        rc = execute(self, argv, out, err)
+        by_effect = argv[:1] == ["modprobe"] and not is_readonly(argv)
+        loader = self.kernel.modules
+        loader.oplog = [] if by_effect else None
+        try:
+            rc = execute(self, argv, out, err)
+        finally:
+            ops, loader.oplog = loader.oplog, None
         if journal and argv and rc != INTERNAL_ERROR and not is_readonly(argv):
-            self.journal.append(argv)
-            self.save()
+            # modprobe depends on config files the user may edit later: keep what it did
+            self.journal.append({"argv": argv, "ops": ops} if by_effect else argv)
+            if save:
+                self.save()
         return rc
+
+    def _replay(self, entry) -> None:
+        """Redo one journal entry, output discarded."""
+        if isinstance(entry, dict):
+            for op in entry["ops"]:
+                self.kernel.modules.replay(op)
+            self.kernel.clock.advance_us(10_000)  # what the console charges a command
+            self.journal.append(entry)
+            return
+        sink = io.StringIO()
+        self.run(entry, stdout=sink, stderr=sink, journal=True, save=False)
 
     def capture(self, argv: Sequence[str]) -> tuple[int, str, str]:
         """Run a command and return (status, stdout, stderr) — for tests and scenarios."""

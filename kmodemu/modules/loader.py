@@ -131,6 +131,9 @@ class ModuleLoader:
         self.core_symbols: dict[str, Any] = {}
         self.blacklist: set[str] = set()
         self.modules_disabled = False
+        #: when a list, every load/unload attempt is appended (the machine journals
+        #: what modprobe did, not what it was asked, so replay never re-reads config)
+        self.oplog: list | None = None
         #: CONFIG_MODULE_FORCE_UNLOAD: off, as in distribution kernels, so ``rmmod -f``
         #: cannot pull a permanent tmem backend out from under the frontends
         self.force_unload = False
@@ -262,6 +265,9 @@ class ModuleLoader:
     def load(self, decl: ModuleDecl, args: str = "") -> Module:
         """``init_module``: raise ``KernelError`` with the errno the syscall would return."""
         k = self.kernel
+        if self.oplog is not None:
+            ref = {"plugin": decl.plugin} if decl.plugin else {"path": decl.origin}
+            self.oplog.append(["load", ref, args])
         if self.modules_disabled:
             raise KernelError(errno.EPERM)
         if decl.plugin and k.registry is not None:
@@ -369,6 +375,8 @@ class ModuleLoader:
         """``delete_module``: the kernel's checks, in its order."""
         if self.modules_disabled:
             raise KernelError(errno.EPERM)
+        if self.oplog is not None:
+            self.oplog.append(["unload", name, force])
         force = force and self.force_unload
         mod = self.get(name)
         if mod is None:
@@ -394,6 +402,21 @@ class ModuleLoader:
         self._discard(mod)
         self.kernel.clock.advance_us(200)
         self.kernel.hook.kmodemu_module_unloaded(kernel=self.kernel, name=mod.name)
+
+    def replay(self, op: list) -> None:
+        """Redo one recorded load/unload attempt (its errors happen again, silently)."""
+        try:
+            if op[0] == "load":
+                ref, args = op[1], op[2]
+                decl = self.kernel.registry.get(ref["plugin"]) if "plugin" in ref else None
+                if decl is None:
+                    from kmodemu.kmod.elf import read_module
+                    decl = read_module(ref.get("path") or "")
+                self.load(decl, args)
+            elif op[0] == "unload":
+                self.unload(op[1], force=op[2])
+        except (KernelError, OSError):
+            pass
 
     # -- built-in ---------------------------------------------------------------
     def add_builtin(self, decl: ModuleDecl) -> Module:

@@ -179,3 +179,28 @@ def test_a_crashing_command_is_reported_not_journaled(monkeypatch):
     finally:
         console.commands.pop("crash-for-test")
     assert isinstance(console, click.Group)
+
+
+def test_modprobe_is_journaled_by_effect_so_later_config_edits_do_not_rewrite_history(tmp_path):
+    path = tmp_path / "m"
+    m = Machine.create(path, MachineDef())
+    conf = m.root / "etc" / "modprobe.d" / "zcache.conf"
+    conf.write_text("options zcache zcache_comp_name=deflate\n")
+    assert m.capture(["modprobe", "zcache"]) == (0, "", "")
+    entry = m.journal[-1]
+    assert entry["argv"] == ["modprobe", "zcache"]
+    assert entry["ops"] == [["load", {"plugin": "zcache"}, "zcache_comp_name=deflate "]]
+    conf.write_text("options zcache zcache_comp_name=zstd\n")  # edited afterwards
+    again = Machine.open(path)
+    assert again.kernel.read("/sys/module/zcache/parameters/zcache_comp_name") == "deflate\n"
+    assert again.kernel.dmesg() == m.kernel.dmesg()
+    assert again.kernel.clock.ns == m.kernel.clock.ns
+
+
+def test_failed_modprobe_replays_its_failure(tmp_path):
+    path = tmp_path / "m"
+    m = Machine.create(path, MachineDef(profile="3.9"))
+    assert m.capture(["modprobe", "zcache"])[0] == 1
+    again = Machine.open(path)
+    assert again.kernel.dmesg() == m.kernel.dmesg()
+    assert "zcache module requires frontswap lazy init" in again.kernel.dmesg()
