@@ -1,4 +1,4 @@
-"""zsmalloc (beyond Linux): size classes, spanning objects, eviction, counters."""
+"""zsmalloc (beyond Linux): mixed-size zspages, best fit, compaction, eviction, counters."""
 
 from __future__ import annotations
 
@@ -43,34 +43,75 @@ class Rig:
         self.pool.check()
 
 
-def test_size_classes_follow_zsmalloc_rules():
-    c = zs_m.class_of(32 + 1)
-    assert c.size == 48
-    huge = zs_m.class_of(4096)
-    assert huge.huge and huge.pages == 1 and huge.objs == 1
-    c3000 = zs_m.class_of(3000)
-    # 3008 would fit 4 per 3 frames; merged with every size up to 3072 (same layout)
-    assert (c3000.size, c3000.pages, c3000.objs) == (3072, 3, 4)
-    assert zs_m.class_of(3008) is c3000 and zs_m.class_of(3073) is not c3000
-    assert len({id(c) for c in zs_m.CLASSES}) < len(zs_m.CLASSES) // 2
-    for c in zs_m.CLASSES:
-        assert 1 <= c.pages <= 4 and c.objs == c.pages * 4096 // c.size
-        assert c.objs * c.size <= c.pages * 4096
-    assert zs_m.MAX_ZSIZE == 4064
+Z = zs_m.ZSPAGE_PAGES        # frames per zspage
+SPAN = zs_m.ZSPAGE_SIZE
 
 
-def test_objects_span_frame_boundaries_and_round_trip():
+def test_layout_constants():
+    assert SPAN == Z * 4096 and zs_m.MAX_ZSIZE == 4064
+    assert zs_m.MAX_OBJS == 1 << zs_m._OBJ_BITS
+
+
+def test_objects_pack_back_to_back_and_span_frames():
     r = Rig()
-    ps = [r.put(True, 3000 - H, index=i, fill=i) for i in range(4)]
-    assert len({p >> 10 for p in ps}) == 1          # one zspage of 3 frames
-    assert r.frames.in_use == 3
-    assert [bytes(r.pool.read(p)) for p in ps] == [bytes([i]) * (3000 - H) for i in range(4)]
-    assert r.c.zbud.eph_buddied_count == 1 and r.c.zbud.eph_unbuddied_count == 0
-    p5 = r.put(True, 3000 - H, index=5)
-    assert p5 >> 10 != ps[0] >> 10 and r.frames.in_use == 6
+    n = SPAN // 3000                                    # 5 objects of 3000 bytes per zspage
+    ps = [r.put(True, 3000 - H, index=i, fill=i) for i in range(n)]
+    z = r.pool.zspage_of(ps[0])
+    assert {r.pool.zspage_of(p) for p in ps} == {z}
+    assert r.frames.in_use == Z
+    # no size classes: each object starts where the previous one ended
+    assert [off for _, off, _ in r.pool.objects(z)] == [3000 * i for i in range(n)]
+    assert [bytes(r.pool.read(p)) for p in ps] == [bytes([i]) * (3000 - H) for i in range(n)]
+    assert r.c.zbud.eph_buddied_count == 0 and r.c.zbud.eph_unbuddied_count == 1
+    extra = r.put(True, 3000 - H, index=n)              # does not fit the 1384 bytes left
+    assert r.pool.zspage_of(extra) != z and r.frames.in_use == 2 * Z
+    small = r.put(True, 1000 - H, index=n + 1)          # best fit: the fuller zspage
+    assert r.pool.zspage_of(small) == z
     for p in ps:
         r.free(p)
-    assert r.frames.in_use == 3
+    assert r.frames.in_use == 2 * Z                     # z still holds `small`
+    r.free(small)
+    assert r.frames.in_use == Z
+
+
+def test_best_fit_prefers_the_fullest_zspage_that_fits():
+    r = Rig()
+    a = [r.put(True, 4000 - H, oid=1, index=i) for i in range(4)]    # A: 384 bytes left
+    b = r.put(True, 2000 - H, oid=2)                                 # B: new zspage
+    za, zb = r.pool.zspage_of(a[0]), r.pool.zspage_of(b)
+    assert za != zb
+    assert r.pool.zspage_of(r.put(True, 300 - H, oid=3)) == za       # fits A's 384
+    assert r.pool.zspage_of(r.put(True, 300 - H, oid=4, index=1)) == zb
+
+
+def test_holes_are_compacted_when_the_tail_is_too_short():
+    r = Rig()
+    ps = [r.put(True, 3000 - H, index=i, fill=i + 1) for i in range(5)]
+    z = r.pool.zspage_of(ps[0])
+    r.free(ps[1])
+    r.free(ps[3])                                       # holes: 2 x 3000, tail 1384
+    big = r.put(True, 4000 - H, index=9, fill=0xAA)     # fits only after compaction
+    assert r.pool.zspage_of(big) == z and r.frames.in_use == Z
+    offs = sorted(off for _, off, _ in r.pool.objects(z))
+    assert offs == [0, 3000, 6000, 9000]                # slid down, no holes
+    for i in (0, 2, 4):                                 # pampds still name the same data
+        assert bytes(r.pool.read(ps[i])) == bytes([i + 1]) * (3000 - H)
+    assert bytes(r.pool.read(big)) == b"\xaa" * (4000 - H)
+    r.free(big)                                         # the last object: the tail shrinks
+    assert r.pool._tail[z] == 9000 and r.pool._free[z] == SPAN - 9000
+
+
+def test_slot_table_limits_objects_per_zspage():
+    r = Rig()
+    ps = [r.put(True, 100 - H, index=i) for i in range(zs_m.MAX_OBJS)]
+    z = r.pool.zspage_of(ps[0])
+    assert {r.pool.zspage_of(p) for p in ps} == {z}
+    assert r.c.zbud.eph_buddied_count == 1              # slots exhausted: full
+    other = r.put(True, 100 - H, index=99)
+    assert r.pool.zspage_of(other) != z
+    r.free(ps[7])
+    again = r.put(True, 100 - H, index=100)
+    assert r.pool.zspage_of(again) in (z, r.pool.zspage_of(other))
 
 
 def test_denser_than_zbud_on_mid_sizes():
@@ -91,31 +132,31 @@ def test_size_policy():
 
 
 def test_eviction_of_lru_zspage():
-    r = Rig(limit=4)
-    a = [r.put(True, 3000 - H, oid=1, index=i) for i in range(4)]   # zspage A: 3 frames
-    b = r.put(True, 2048 - H, oid=2, index=0)                        # zspage B: 1 frame
-    assert r.frames.in_use == 4 and b >> 10 != a[0] >> 10
-    # persistent 2532-byte objects: 3 per zspage of 2 frames
-    assert zs_m.class_of(2532).pages == 2 and zs_m.class_of(2532).objs == 3
-    c = r.put(False, 2500, oid=3, index=0)
+    r = Rig(limit=2 * Z)
+    n = SPAN // 3000
+    a = [r.put(True, 3000 - H, oid=1, index=i) for i in range(n)]   # zspage A
+    b = r.put(True, 3000 - H, oid=2, index=0)                         # zspage B
+    assert r.frames.in_use == 2 * Z and r.pool.zspage_of(b) != r.pool.zspage_of(a[0])
+    c = r.put(False, 2500, oid=3, index=0)        # persistent: a zspage of its own
     assert c is not None
-    assert [f[2:] for f in r.flushed] == [(1, 0), (1, 1), (1, 2), (1, 3)]   # A was LRU
+    assert [f[2:] for f in r.flushed] == [(1, i) for i in range(n)]   # A was LRU
     zc = r.c.zcache
     assert zc.failed_getfreepages == 1 and zc.pers_ate_eph == 1
-    assert zc.evicted_eph_zpages == 4 and zc.evicted_eph_pageframes == 3
-    assert r.c.zbud.eph_evicted_pageframes == 3
-    assert zc.eph_pageframes == 1 and zc.pers_pageframes == 2 and r.frames.in_use == 3
-    assert r.put(False, 2500, oid=3, index=1) >> 10 == c >> 10
-    assert r.put(False, 2500, oid=3, index=2) >> 10 == c >> 10
-    # the next zspage gets the last free frame, then eats B for the second
-    d = r.put(False, 2500, oid=3, index=3)
+    assert zc.evicted_eph_zpages == n and zc.evicted_eph_pageframes == Z
+    assert r.c.zbud.eph_evicted_pageframes == Z
+    assert zc.eph_pageframes == Z and zc.pers_pageframes == Z and r.frames.in_use == 2 * Z
+    per = SPAN // (2500 + H)
+    more = [r.put(False, 2500, oid=3, index=i) for i in range(1, per)]
+    assert {r.pool.zspage_of(p) for p in more} == {r.pool.zspage_of(c)}
+    # the next persistent zspage eats B
+    d = r.put(False, 2500, oid=3, index=per)
     assert d is not None and r.flushed[-1][2:] == (2, 0)
-    assert zc.pers_ate_eph == 2 and zc.eph_pageframes == 0 and r.frames.in_use == 4
-    r.put(False, 2500, oid=3, index=4)
-    r.put(False, 2500, oid=3, index=5)
-    assert r.put(False, 2500, oid=3, index=6) is None   # persistent never evicted
-    assert zc.pers_ate_eph_failed == 1 and r.frames.in_use == 4
-    assert zc.pers_zpages == 6
+    assert zc.pers_ate_eph == 2 and zc.eph_pageframes == 0 and r.frames.in_use == 2 * Z
+    for i in range(per + 1, 2 * per):
+        assert r.put(False, 2500, oid=3, index=i) is not None
+    assert r.put(False, 2500, oid=3, index=2 * per) is None   # persistent never evicted
+    assert zc.pers_ate_eph_failed == 1 and r.frames.in_use == 2 * Z
+    assert zc.pers_zpages == 2 * per
 
 
 def test_shrink_and_zero():
@@ -129,7 +170,15 @@ def test_shrink_and_zero():
     assert len(r.flushed) == 8
     z = r.pool.create_zero(True)
     assert z == zpool_m.ZERO_FILLED and r.c.zcache.zero_filled_pages == 1
+    w = r.pool.create_filled(True, 0x0123456789ABCDEF)
+    assert w == ~0x0123456789ABCDEF and r.c.zcache.same_filled_pages == 1
+    assert r.c.zcache.eph_zpages == 2 and r.c.zbud.eph_zpages == 0
     r.pool.free(z, True)
-    assert r.c.zcache.zero_filled_pages == 0
+    r.pool.free(w, True)
+    assert r.c.zcache.zero_filled_pages == 0 and r.c.zcache.same_filled_pages == 0
     with pytest.raises(RuntimeError):
         r.pool.free(123 << 10, True)
+    p = r.put(True, 500)
+    r.free(p)
+    with pytest.raises(RuntimeError):
+        r.pool.free(p, True)
