@@ -46,6 +46,8 @@ from .zpool import (
 ENOMEM = 12
 ERANGE = 34
 
+_from_bytes = int.from_bytes
+
 #: frontswap offsets are split into 256 objects per swap type
 SWIZ_BITS = 8
 SWIZ_MASK = (1 << SWIZ_BITS) - 1
@@ -374,7 +376,8 @@ class CleancacheOps:
     """struct cleancache_ops of zcache: ephemeral pools of LOCAL_CLIENT."""
 
     __slots__ = ("host", "tmem", "pools", "zc", "disable_ignore_nonactive", "freeze",
-                 "_zero", "_same", "_compress", "_create", "_tmem_put", "_tmem_get")
+                 "_zero", "_same", "_compress", "_create", "_tmem_put", "_tmem_get",
+                 "_take", "_read", "_decompress", "_free")
 
     def __init__(self, host: ZcacheHost, disable_ignore_nonactive: bool = False):
         self.host = host
@@ -391,6 +394,10 @@ class CleancacheOps:
         self._create = host.zpool.create
         self._tmem_put = host.tmem.put
         self._tmem_get = host.tmem.get
+        self._take = host.tmem.take
+        self._read = host.zpool.read
+        self._decompress = host.compressor.decompress
+        self._free = host.zpool.free
 
     def init_fs(self, pagesize: int) -> int:
         if pagesize != PAGE_SIZE:
@@ -412,18 +419,24 @@ class CleancacheOps:
         pool = self.pools[pool_id]
         if pool is None:
             return
-        oid = int.from_bytes(key, "little")
+        oid = _from_bytes(key, "little")
         if self.freeze:
             _frozen(self.host, pool, oid, index)
             return
         data = page.data
-        # metadata-only pages, decided on the bytes before any allocator work
+        # metadata-only pages, decided on the bytes before any allocator work:
+        # all zero (one memcmp), else same-filled (a cheap first test, then a
+        # comparison with the first word repeated)
+        pampd = 0
         if data == self._zero:
             pampd = ZERO_FILLED
-        elif data[0] == data[8] and self._same and data[:8] * FILL_WORDS == data \
-                and (pampd := ~int.from_bytes(data[:8], "little")) != ZERO_FILLED:
-            pass
-        else:
+        elif data[0] == data[8] and self._same:
+            word = data[:8]
+            if word * FILL_WORDS == data:
+                pampd = ~_from_bytes(word, "little")
+                if pampd == ZERO_FILLED:  # zero pages compressed: zero_filled is off
+                    pampd = 0
+        if pampd >= 0:
             if len(key) != 24:
                 key = oid.to_bytes(24, "little")
             pampd = self._create(not pool.persistent, self._compress(data),
@@ -465,9 +478,30 @@ class CleancacheOps:
         pool = self.pools[pool_id]
         if pool is None or not pool.objs:
             return -1
-        data = self._tmem_get(pool, int.from_bytes(key, "little"), index, 0)
-        if data is None:
-            return -1
+        if pool.persistent:  # get_and_free 0 keeps the pages of a persistent pool
+            data = self._tmem_get(pool, _from_bytes(key, "little"), index, 0)
+            if data is None:
+                return -1
+        else:
+            pampd = self._take(pool, _from_bytes(key, "little"), index)
+            if pampd is None:
+                return -1
+            if pampd < 0:  # metadata only: unaccount_filled, inlined
+                zc = self.zc
+                zc.eph_zpages -= 1
+                zc.eph_filled_pages -= 1
+                if pampd == ZERO_FILLED:
+                    zc.zero_filled_pages -= 1
+                    data = ZERO_PAGE
+                else:
+                    zc.same_filled_pages -= 1
+                    data = (~pampd).to_bytes(8, "little") * FILL_WORDS
+            else:  # pamops.get_data_and_free, inlined
+                buf = self._read(pampd)
+                data = None if buf is None else self._decompress(buf)
+                self._free(pampd, True)
+                if data is None:
+                    return -1
         page.data = data
         page.was_active = True
         return 0
@@ -490,7 +524,8 @@ class FrontswapOps:
 
     __slots__ = ("host", "tmem", "pools", "zc", "disable_ignore_nonactive",
                  "exclusive_gets", "poolid", "freeze",
-                 "_zero", "_same", "_compress", "_create", "_tmem_put", "_tmem_get")
+                 "_zero", "_same", "_compress", "_create", "_tmem_put", "_tmem_get",
+                 "_take", "_read", "_decompress", "_free")
 
     def __init__(self, host: ZcacheHost, disable_ignore_nonactive: bool = False,
                  exclusive_gets: bool = True):
@@ -509,6 +544,10 @@ class FrontswapOps:
         self._create = host.zpool.create
         self._tmem_put = host.tmem.put
         self._tmem_get = host.tmem.get
+        self._take = host.tmem.take
+        self._read = host.zpool.read
+        self._decompress = host.compressor.decompress
+        self._free = host.zpool.free
 
     def init(self, type: int) -> None:
         if self.poolid < 0:
@@ -535,13 +574,19 @@ class FrontswapOps:
         if self.freeze:
             return _frozen(self.host, pool, oid, index)
         data = page.data
-        # metadata-only pages, decided on the bytes before any allocator work
+        # metadata-only pages, decided on the bytes before any allocator work:
+        # all zero (one memcmp), else same-filled (a cheap first test, then a
+        # comparison with the first word repeated)
+        pampd = 0
         if data == self._zero:
             pampd = ZERO_FILLED
-        elif data[0] == data[8] and self._same and data[:8] * FILL_WORDS == data \
-                and (pampd := ~int.from_bytes(data[:8], "little")) != ZERO_FILLED:
-            pass
-        else:
+        elif data[0] == data[8] and self._same:
+            word = data[:8]
+            if word * FILL_WORDS == data:
+                pampd = ~_from_bytes(word, "little")
+                if pampd == ZERO_FILLED:  # zero pages compressed: zero_filled is off
+                    pampd = 0
+        if pampd >= 0:
             pampd = self._create(not pool.persistent, self._compress(data),
                                  oid.to_bytes(24, "little")
                                  + pack_handle_tail(index, poolid, LOCAL_CLIENT))
@@ -584,10 +629,36 @@ class FrontswapOps:
         pool = self.pools[poolid] if 0 <= poolid < MAX_POOLS_PER_CLIENT else None
         if pool is None or not pool.objs:
             return -1
-        data = self._tmem_get(pool, (type << SWIZ_BITS) | (offset & SWIZ_MASK),
-                             offset >> SWIZ_BITS, 1 if self.exclusive_gets else -1)
-        if data is None:
+        oid = (type << SWIZ_BITS) | (offset & SWIZ_MASK)
+        if not self.exclusive_gets:  # get_and_free -1: keep
+            data = self._tmem_get(pool, oid, offset >> SWIZ_BITS, -1)
+            if data is None:
+                return -1
+            page.data = data
+            return 0
+        pampd = self._take(pool, oid, offset >> SWIZ_BITS)  # get_and_free 1
+        if pampd is None:
             return -1
+        if pampd < 0:  # metadata only: unaccount_filled, inlined
+            zc = self.zc
+            if pool.persistent:
+                zc.pers_zpages -= 1
+                zc.pers_filled_pages -= 1
+            else:
+                zc.eph_zpages -= 1
+                zc.eph_filled_pages -= 1
+            if pampd == ZERO_FILLED:
+                zc.zero_filled_pages -= 1
+                data = ZERO_PAGE
+            else:
+                zc.same_filled_pages -= 1
+                data = (~pampd).to_bytes(8, "little") * FILL_WORDS
+        else:  # pamops.get_data_and_free, inlined
+            buf = self._read(pampd)
+            data = None if buf is None else self._decompress(buf)
+            self._free(pampd, not pool.persistent)
+            if data is None:
+                return -1
         page.data = data
         return 0
 

@@ -269,6 +269,14 @@ class Tmem:
             if v > zc.obj_count_max:
                 zc.obj_count_max = v
         else:
+            n = len(obj)
+            if n > 1 and index < OBJNODE_TREE_MAP_SIZE and oid not in pool.trees:
+                # common case: a small object that keeps its one objnode
+                old = obj.setdefault(index, pampd)
+                if len(obj) == n:  # dup put: the old data goes first
+                    obj[index] = pampd
+                    self.pamops.free(old, pool)
+                return 0
             old = obj.get(index)
             if old is not None:
                 # dup put: the tree keeps its shape, the old data goes first
@@ -312,6 +320,30 @@ class Tmem:
             del pool.objs[oid]
             zc.obj_count -= 1
 
+    def take(self, pool: Pool, oid: int, index: int) -> int | None:
+        """Unlink the handle and return its pampd (the freeing half of ``get``), or None.
+
+        The caller owns the pampd from then on: it reads and frees it, as
+        ``pamops.get_data_and_free`` does.
+        """
+        obj = pool.objs.get(oid)
+        if obj is None:
+            return None
+        pampd = obj.pop(index, None)
+        if pampd is None:
+            return None
+        if len(obj) < 2 or oid in pool.trees:
+            self._unlink(pool, oid, obj, index)
+        # else: a small object with two or more pages left keeps its objnode
+        return pampd
+
+    def peek(self, pool: Pool, oid: int, index: int) -> int | None:
+        """The pampd of the handle, left in place (the keeping half of ``get``), or None."""
+        obj = pool.objs.get(oid)
+        if obj is None:
+            return None
+        return obj.get(index)
+
     def get(self, pool: Pool, oid: int, index: int, get_and_free: int) -> bytes | None:
         """The page bytes, or None on a miss.
 
@@ -319,15 +351,14 @@ class Tmem:
         ephemeral pool.  A freed entry is gone even if reading it failed, so
         a failed get is never followed by a successful one without a put.
         """
+        if get_and_free == 1 or (get_and_free == 0 and not pool.persistent):
+            pampd = self.take(pool, oid, index)
+            if pampd is None:
+                return None
+            return self.pamops.get_data_and_free(pampd, pool)
         obj = pool.objs.get(oid)
         if obj is None:
             return None
-        if get_and_free == 1 or (get_and_free == 0 and not pool.persistent):
-            pampd = obj.pop(index, None)
-            if pampd is None:
-                return None
-            self._unlink(pool, oid, obj, index)
-            return self.pamops.get_data_and_free(pampd, pool)
         pampd = obj.get(index)
         if pampd is None:
             return None

@@ -13,7 +13,7 @@ When the frame allocator is out of RAM, the LRU *ephemeral* frame is evicted
 kind of put; persistent frames are never evicted.
 
 Storage is real: the bytes live in an arena of 4 KiB slots (grown 64 frames at
-a time), and per-frame metadata lives in flat ``array``s indexed by a frame id,
+a time, reached through memoryviews), and per-frame metadata lives in flat ``array``s indexed by a frame id,
 with list heads as sentinel ids — the ``struct page`` overlay of the kernel,
 without one Python object per frame.  A pampd is ``frame_id << 1 | budnum``.
 """
@@ -100,7 +100,8 @@ class ZbudPool:
         self._bnext = array("i", ids)
         self._emask = 0  # bit i: eph unbuddied list i is not empty
         self._pmask = 0
-        self._arena: list[bytearray] = []
+        #: memoryviews of the arena bytearrays (writes through a memoryview are cheaper)
+        self._arena: list[memoryview] = []
         self._free_ids: list[int] = []
         self._next_id = _BASE
         self._cap = _BASE
@@ -123,7 +124,7 @@ class ZbudPool:
             self._lnext.extend(fresh)
             self._bprev.extend(fresh)
             self._bnext.extend(fresh)
-            self._arena.append(bytearray(ARENA_BATCH * PAGE_SIZE))
+            self._arena.append(memoryview(bytearray(ARENA_BATCH * PAGE_SIZE)))
             self._cap += grow
         self._next_id = f + 1
         return f
@@ -134,7 +135,7 @@ class ZbudPool:
         self.frames.free(self._pfn[f])
         self._free_ids.append(f)
 
-    def _offset(self, f: int, budnum: int, size: int) -> tuple[bytearray, int]:
+    def _offset(self, f: int, budnum: int, size: int) -> tuple[memoryview, int]:
         slot = f - _BASE
         base = (slot & _ARENA_MASK) << 12
         if budnum:
@@ -309,7 +310,7 @@ class ZbudPool:
         base = (slot & _ARENA_MASK) << 12
         if pampd & 1:
             base += PAGE_SIZE - ((size + CHUNK_SIZE - 1) & ~(CHUNK_SIZE - 1))
-        return memoryview(self._arena[slot >> _ARENA_SHIFT])[base + TMEM_HANDLE_SIZE:base + size]
+        return self._arena[slot >> _ARENA_SHIFT][base + TMEM_HANDLE_SIZE:base + size]
 
     def free(self, pampd: int, eph: bool) -> None:
         """zbud_free_and_delist plus zcache's accounting; the frame goes back when empty."""
