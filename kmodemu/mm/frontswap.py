@@ -11,8 +11,8 @@ registration replays nothing.
 The swap side calls ``init(type, map)``, ``store(type, offset, page)``,
 ``load(type, offset, page)``, ``invalidate_page(type, offset)`` and
 ``invalidate_area(type)``. The frontend finds a device's state in
-``swap_info[type]`` (an object with ``frontswap_map``: a bytearray bitmap or
-None, ``frontswap_pages`` and ``max``), which the swap layer fills; the
+``swap_info[type]`` (an object with ``frontswap_map``: see ``new_map``, or
+None; ``frontswap_pages`` and ``max``), which the swap layer fills; the
 per-page calls go straight to the backend's ops object.
 """
 
@@ -30,8 +30,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: (1 << MAX_SWAPFILES_SHIFT) minus the migration (2) and hwpoison (1) entry types
 MAX_SWAPFILES = 32 - 2 - 1
-#: an offset's bit within its bitmap byte: a table lookup is cheaper per page than 1 << (offset & 7)
-_BIT = tuple(1 << i for i in range(8))
 
 
 class FrontswapOps(Protocol):
@@ -45,12 +43,17 @@ class FrontswapOps(Protocol):
 
 
 def new_map(pages: int) -> bytearray:
-    """A zeroed bitmap with one bit per swap offset (what swapon vzallocs)."""
-    return bytearray((pages + 63) // 64 * 8)
+    """What swapon vzallocs: Linux's bitmap, kept here as one byte (0 or 1) per offset.
+
+    Same offsets as the bitmap (rounded up to 64), but a store or load reads
+    and writes ``map[offset]`` instead of shifting and masking a bit, which
+    was most of the frontend's per-page cost in Python.
+    """
+    return bytearray((pages + 63) // 64 * 64)
 
 
-def test_bit(bitmap: bytearray, nr: int) -> bool:
-    return bool(bitmap[nr >> 3] & (1 << (nr & 7)))
+def test_bit(fmap: bytearray, nr: int) -> bool:
+    return bool(fmap[nr])
 
 
 def is_err(value: Any) -> bool:
@@ -202,21 +205,20 @@ class Frontswap:
         if ops is None:
             return -1  # 3.10 counts nothing here
         sis = self.swap_info[type]
-        bitmap = sis.frontswap_map
-        if bitmap is None:
+        fmap = sis.frontswap_map
+        if fmap is None:
             return -1  # kmodemu: Linux would oops setting the bit (see docs/frontends.md)
-        byte, bit = offset >> 3, _BIT[offset & 7]
-        dup = bitmap[byte] & bit
+        dup = fmap[offset]
         ret = ops.store(type, offset, page)
         if ret == 0:
-            bitmap[byte] |= bit
+            fmap[offset] = 1
             self.succ_stores += 1
             if not dup:
                 sis.frontswap_pages += 1
         else:
             self.failed_stores += 1
             if dup:  # the old copy counts as gone; the backend is not told
-                bitmap[byte] &= ~bit
+                fmap[offset] = 0
                 sis.frontswap_pages -= 1
         if self.writethrough_enabled:
             return -1
@@ -227,18 +229,17 @@ class Frontswap:
         if ops is None:
             return -1
         sis = self.swap_info[type]
-        bitmap = sis.frontswap_map
-        if bitmap is None:
+        fmap = sis.frontswap_map
+        if fmap is None:
             return -1
-        byte, bit = offset >> 3, _BIT[offset & 7]
-        if not bitmap[byte] & bit:
+        if not fmap[offset]:
             return -1
         ret = ops.load(type, offset, page)
         if ret == 0:
             self.loads += 1
             if self.exclusive_gets_enabled:
                 page.dirty = True
-                bitmap[byte] &= ~bit
+                fmap[offset] = 0
                 sis.frontswap_pages -= 1
         return ret
 
@@ -247,13 +248,12 @@ class Frontswap:
         if ops is None:
             return
         sis = self.swap_info[type]
-        bitmap = sis.frontswap_map
-        if bitmap is None:
+        fmap = sis.frontswap_map
+        if fmap is None:
             return
-        byte, bit = offset >> 3, _BIT[offset & 7]
-        if bitmap[byte] & bit:
+        if fmap[offset]:
             ops.invalidate_page(type, offset)
-            bitmap[byte] &= ~bit
+            fmap[offset] = 0
             sis.frontswap_pages -= 1
             self.invalidates += 1
 
@@ -289,20 +289,19 @@ class Frontswap:
         if not self.enabled:
             return -1
         sis = self.swap_info[type]
-        bitmap = sis.frontswap_map
-        byte, bit = offset >> 3, _BIT[offset & 7]
-        dup = bitmap is not None and bitmap[byte] & bit
+        fmap = sis.frontswap_map
+        dup = fmap is not None and fmap[offset]
         ret = self.ops.store(type, offset, page)
         if ret == 0:
-            if bitmap is not None:
-                bitmap[byte] |= bit
+            if fmap is not None:
+                fmap[offset] = 1
             self.succ_stores += 1
             if not dup:
                 sis.frontswap_pages += 1
         else:
             self.failed_stores += 1
             if dup:
-                bitmap[byte] &= ~bit
+                fmap[offset] = 0
                 sis.frontswap_pages -= 1
         if self.writethrough_enabled:
             return -1
@@ -311,32 +310,30 @@ class Frontswap:
     def _load_39(self, type: int, offset: int, page: Page) -> int:
         if not self.enabled:
             return -1
-        bitmap = self.swap_info[type].frontswap_map
-        if bitmap is None:
+        fmap = self.swap_info[type].frontswap_map
+        if fmap is None:
             return -1
-        byte, bit = offset >> 3, _BIT[offset & 7]
-        if not bitmap[byte] & bit:
+        if not fmap[offset]:
             return -1
         ret = self.ops.load(type, offset, page)
         if ret == 0:
             self.loads += 1
             if self.exclusive_gets_enabled:  # pre-3.10: the bit only, the count stays
                 page.dirty = True
-                bitmap[byte] &= ~bit
+                fmap[offset] = 0
         return ret
 
     def _invalidate_page_39(self, type: int, offset: int) -> None:
         if not self.enabled:
             return
         sis = self.swap_info[type]
-        bitmap = sis.frontswap_map
-        if bitmap is None:
+        fmap = sis.frontswap_map
+        if fmap is None:
             return
-        byte, bit = offset >> 3, _BIT[offset & 7]
-        if bitmap[byte] & bit:
+        if fmap[offset]:
             self.ops.invalidate_page(type, offset)
             sis.frontswap_pages -= 1
-            bitmap[byte] &= ~bit
+            fmap[offset] = 0
             self.invalidates += 1
 
     def _invalidate_area_39(self, type: int) -> None:

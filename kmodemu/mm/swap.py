@@ -235,7 +235,7 @@ class Swap:
         for offset in sorted(sis.owners):
             if frontswap:
                 fmap = sis.frontswap_map
-                if fmap is None or not fmap[offset >> 3] & (1 << (offset & 7)):
+                if fmap is None or not fmap[offset]:
                     continue
             owner = sis.owners.get(offset)
             if owner is None:
