@@ -5,9 +5,11 @@ work is what shows):
 
 * put+get per page through cleancache (``put_page``/``get_page`` on an
   inode: inline guard, fake-id translation, key lookup, counters) and
-  store+load per page through frontswap (bitmap, counts, counters), each as
+  store+load per page through frontswap (map byte, counts, counters), each as
   a RATIO to calling the same backend ops directly on the same pages in the
   same repeat (goal <= 2x); both profiles, targets interleaved per repeat;
+  plus a frontswap "frontend" that only forwards each call: the cost of one
+  Python call layer, the floor any Python frontend starts from;
 * replay cost at registration: 8+8 vs 32+32 recorded filesystems (private +
   shared) and 8 vs 29 swap types, on frontends of a booted kernel (so the
   per-entry ``kmodemu_tmem_replay`` event is included). Goal: linear, i.e.
@@ -180,6 +182,33 @@ def frontswap_direct(pages, lazy_init):
     return time.perf_counter() - t0
 
 
+class PassThrough:
+    """Forwards store/load and does nothing else: one Python call layer, no bookkeeping."""
+
+    def __init__(self, ops):
+        self.ops = ops
+
+    def store(self, type, offset, page):
+        return self.ops.store(type, offset, page)
+
+    def load(self, type, offset, page):
+        return self.ops.load(type, offset, page)
+
+
+def frontswap_passthrough(pages):
+    backend, _ = frontswap_setup(len(pages), True)
+    front = PassThrough(backend)
+    store, load, scratch = front.store, front.load, Page()
+    calls = list(enumerate(pages, start=1))
+    gc.collect()
+    t0 = time.perf_counter()
+    for offset, page in calls:
+        store(0, offset, page)
+    for offset, _ in calls:
+        load(0, offset, scratch)
+    return time.perf_counter() - t0
+
+
 def frontswap_frontend(pages, lazy_init):
     backend, fs = frontswap_setup(len(pages), lazy_init)
     store, load, scratch = fs.store, fs.load, Page()
@@ -246,6 +275,8 @@ def measure(pages, repeats: int, rounds: int) -> dict:
         per_page[f"frontswap store+load ({profile})"] = (
             lambda lazy=lazy: frontswap_direct(pages, lazy),
             lambda lazy=lazy: frontswap_frontend(pages, lazy))
+    per_page["frontswap call layer only"] = (lambda: frontswap_direct(pages, True),
+                                             lambda: frontswap_passthrough(pages))
     kernel = Kernel(profile="3.10")
     kernel.boot()
     replay = {
