@@ -337,7 +337,7 @@ G_A = 1.25   # cleancache put+get / raw zstd-3
 G_B = 0.95   # zsmalloc frames vs ideal packing
 G_C = 128    # bytes of Python bookkeeping per stored page
 G_D = 0.25   # metadata-only put+get / compressed put+get of the same pages
-#: small page sets are cycled to at least this many puts per timing
+#: zero / same-filled page sets are grown to at least this many pages per timing
 MIN_SET = 1024
 
 
@@ -361,7 +361,18 @@ def main(argv=None):
         "zero": [p for p, k in zip(pages, kinds) if k == "zero"],
         "same-filled": [p for p, k in zip(pages, kinds) if k == "same"],
     }
-    sets = {k: v * max(1, -(-MIN_SET // len(v))) for k, v in sets.items() if v}
+    # zero pages are all alike: cycle them; same-filled pages get more distinct
+    # random words (none repeats, so no cache of recent words could help)
+    if sets["zero"]:
+        sets["zero"] = sets["zero"] * -(-MIN_SET // len(sets["zero"]))
+    rng = random.Random(args.seed + 1)
+    words = {p[:8] for p in sets["same-filled"]}
+    while len(sets["same-filled"]) < MIN_SET:
+        word = rng.getrandbits(64).to_bytes(8, "little")
+        if word not in words and word != bytes(8):
+            words.add(word)
+            sets["same-filled"].append(word * (PAGE // 8))
+    sets = {k: v for k, v in sets.items() if v}
     off = {"zero_filled": False, "same_filled": False}
 
     # correctness once, outside the timings

@@ -44,11 +44,8 @@ ZCACHE_NAMES: tuple[str, ...] = (
     "pers_zbytes", "pers_zbytes_max",
 )
 
-#: kept but never published: the kernel's zero_filled_pages_max, and the
-#: metadata-only (zero- or same-filled) zpages of each kind, which the
-#: allocators subtract to derive their zbud/ levels
-ZCACHE_PRIVATE: tuple[str, ...] = ("zero_filled_pages_max", "eph_filled_pages",
-                                   "pers_filled_pages")
+#: kept by the kernel but never published
+ZCACHE_PRIVATE: tuple[str, ...] = ("zero_filled_pages_max",)
 
 #: zbud/ files in zbud_debugfs_init order
 ZBUD_NAMES: tuple[str, ...] = (

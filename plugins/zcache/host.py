@@ -91,10 +91,8 @@ class ZcachePamops:
             zc = self.zc
             if pool.persistent:
                 zc.pers_zpages -= 1
-                zc.pers_filled_pages -= 1
             else:
                 zc.eph_zpages -= 1
-                zc.eph_filled_pages -= 1
             if pampd == ZERO_FILLED:
                 zc.zero_filled_pages -= 1
                 return ZERO_PAGE
@@ -331,8 +329,10 @@ class ZcacheHost:
         assert zc.pers_zpages == pers, (zc.pers_zpages, pers)
         assert zc.zero_filled_pages == zero, (zc.zero_filled_pages, zero)
         assert zc.same_filled_pages == same, (zc.same_filled_pages, same)
-        assert zc.eph_filled_pages == eph_filled, (zc.eph_filled_pages, eph_filled)
-        assert zc.pers_filled_pages == pers_filled, (zc.pers_filled_pages, pers_filled)
+        # the allocator holds every other zpage
+        zp = self.zpool
+        assert zp.eph_zpages == eph - eph_filled, (zp.eph_zpages, eph, eph_filled)
+        assert zp.pers_zpages == pers - pers_filled, (zp.pers_zpages, pers, pers_filled)
 
 
 def _frozen(host: ZcacheHost, pool: Pool, oid: int, index: int) -> int:
@@ -411,7 +411,7 @@ class CleancacheOps:
         return self.host.new_pool(LOCAL_CLIENT, 0)
 
     def put_page(self, pool_id: int, key: bytes, index: int, page) -> None:
-        if not self.disable_ignore_nonactive and not page.was_active:
+        if not page.was_active and not self.disable_ignore_nonactive:
             self.zc.eph_nonactive_puts_ignored += 1
             return
         if index > MAX_INDEX or not 0 <= pool_id < MAX_POOLS_PER_CLIENT:
@@ -456,13 +456,11 @@ class CleancacheOps:
             zc.pers_zpages = v
             if v > zc.pers_zpages_max:
                 zc.pers_zpages_max = v
-            zc.pers_filled_pages += 1
         else:
             v = zc.eph_zpages + 1
             zc.eph_zpages = v
             if v > zc.eph_zpages_max:
                 zc.eph_zpages_max = v
-            zc.eph_filled_pages += 1
         if pampd == ZERO_FILLED:
             v = zc.zero_filled_pages + 1
             zc.zero_filled_pages = v
@@ -489,7 +487,6 @@ class CleancacheOps:
             if pampd < 0:  # metadata only: unaccount_filled, inlined
                 zc = self.zc
                 zc.eph_zpages -= 1
-                zc.eph_filled_pages -= 1
                 if pampd == ZERO_FILLED:
                     zc.zero_filled_pages -= 1
                     data = ZERO_PAGE
@@ -560,7 +557,7 @@ class FrontswapOps:
         return None  # -1 seen as u16 65535: no such pool
 
     def store(self, type: int, offset: int, page) -> int:
-        if not self.disable_ignore_nonactive and not page.was_active:
+        if not page.was_active and not self.disable_ignore_nonactive:
             self.zc.pers_nonactive_puts_ignored += 1
             return -ERANGE
         if offset > MAX_INDEX:
@@ -605,13 +602,11 @@ class FrontswapOps:
             zc.pers_zpages = v
             if v > zc.pers_zpages_max:
                 zc.pers_zpages_max = v
-            zc.pers_filled_pages += 1
         else:
             v = zc.eph_zpages + 1
             zc.eph_zpages = v
             if v > zc.eph_zpages_max:
                 zc.eph_zpages_max = v
-            zc.eph_filled_pages += 1
         if pampd == ZERO_FILLED:
             v = zc.zero_filled_pages + 1
             zc.zero_filled_pages = v
@@ -643,10 +638,8 @@ class FrontswapOps:
             zc = self.zc
             if pool.persistent:
                 zc.pers_zpages -= 1
-                zc.pers_filled_pages -= 1
             else:
                 zc.eph_zpages -= 1
-                zc.eph_filled_pages -= 1
             if pampd == ZERO_FILLED:
                 zc.zero_filled_pages -= 1
                 data = ZERO_PAGE

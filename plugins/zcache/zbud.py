@@ -81,7 +81,7 @@ class ZbudPool:
         "_size0", "_size1", "_flags", "_pfn",
         "_lprev", "_lnext", "_bprev", "_bnext",
         "_emask", "_pmask",
-        "_arena", "_free_ids", "_next_id", "_cap",
+        "_arena", "_free_ids", "_next_id", "_cap", "_eph_zp", "_pers_zp",
     )
 
     def __init__(self, frames: FrameAllocator, zc, zb, flush: FlushFn):
@@ -105,6 +105,9 @@ class ZbudPool:
         self._free_ids: list[int] = []
         self._next_id = _BASE
         self._cap = _BASE
+        # zpages in frames (zcache's *_zpages also count metadata-only ones)
+        self._eph_zp = 0
+        self._pers_zp = 0
         zb.bind(self)
 
     # ----------------------------------------------------------- frame ids
@@ -238,6 +241,7 @@ class ZbudPool:
         buf[base:base + TMEM_HANDLE_SIZE] = th
         buf[base + TMEM_HANDLE_SIZE:base + size] = cdata
         if eph:
+            self._eph_zp += 1
             zb.eph_cumul_zpages += 1
             zb.eph_cumul_zbytes += size
             v = zc.eph_zpages + 1
@@ -249,6 +253,7 @@ class ZbudPool:
             if v > zc.eph_zbytes_max:
                 zc.eph_zbytes_max = v
         else:
+            self._pers_zp += 1
             zb.pers_cumul_zpages += 1
             zb.pers_cumul_zbytes += size
             v = zc.pers_zpages + 1
@@ -337,9 +342,11 @@ class ZbudPool:
             raise RuntimeError(f"zbud: double free of pampd {pampd:#x}")
         clen = size - TMEM_HANDLE_SIZE
         if eph:
+            self._eph_zp -= 1
             zc.eph_zpages -= 1
             zc.eph_zbytes -= clen
         else:
+            self._pers_zp -= 1
             zc.pers_zpages -= 1
             zc.pers_zbytes -= clen
         bprev = self._bprev
@@ -431,6 +438,7 @@ class ZbudPool:
                 zsize += size - TMEM_HANDLE_SIZE
         zc.eph_zbytes -= zsize
         zc.eph_zpages -= zpages
+        self._eph_zp -= zpages
         zc.evicted_eph_zpages += zpages
         zc.eph_pageframes -= 1
         zc.evicted_eph_pageframes += 1
@@ -468,11 +476,11 @@ class ZbudPool:
     # zcache counts metadata-only (zero- and same-filled) zpages too; zbud does not
     @property
     def eph_zpages(self) -> int:
-        return self.zc.eph_zpages - self.zc.eph_filled_pages
+        return self._eph_zp
 
     @property
     def pers_zpages(self) -> int:
-        return self.zc.pers_zpages - self.zc.pers_filled_pages
+        return self._pers_zp
 
     @property
     def eph_zbytes(self) -> int:

@@ -58,13 +58,11 @@ def account_filled(zc, eph: bool, pampd: int) -> int:
         zc.eph_zpages = v
         if v > zc.eph_zpages_max:
             zc.eph_zpages_max = v
-        zc.eph_filled_pages += 1
     else:
         v = zc.pers_zpages + 1
         zc.pers_zpages = v
         if v > zc.pers_zpages_max:
             zc.pers_zpages_max = v
-        zc.pers_filled_pages += 1
     if pampd == ZERO_FILLED:
         v = zc.zero_filled_pages + 1
         zc.zero_filled_pages = v
@@ -79,10 +77,8 @@ def unaccount_filled(zc, eph: bool, pampd: int) -> None:
     """Undo :func:`account_filled` when a metadata-only zpage is freed."""
     if eph:
         zc.eph_zpages -= 1
-        zc.eph_filled_pages -= 1
     else:
         zc.pers_zpages -= 1
-        zc.pers_filled_pages -= 1
     if pampd == ZERO_FILLED:
         zc.zero_filled_pages -= 1
     else:

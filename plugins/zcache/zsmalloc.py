@@ -93,7 +93,7 @@ class ZsmallocPool:
         "frames", "zc", "zb", "flush",
         "_free", "_tail", "_inuse", "_flags", "_pfn", "_soff", "_ssize",
         "_ebuckets", "_pbuckets", "_emask", "_pmask", "_elru", "_plru",
-        "_arena", "_free_ids", "_next_id",
+        "_arena", "_free_ids", "_next_id", "_eph_zp", "_pers_zp",
     )
 
     def __init__(self, frames: FrameAllocator, zc, zb, flush: FlushFn):
@@ -121,6 +121,9 @@ class ZsmallocPool:
         self._arena: list[memoryview] = []
         self._free_ids: list[int] = []
         self._next_id = 0
+        # zpages in zspages (zcache's *_zpages also count metadata-only ones)
+        self._eph_zp = 0
+        self._pers_zp = 0
         zb.bind(self)
 
     # ----------------------------------------------------------- zspage ids
@@ -264,6 +267,7 @@ class ZsmallocPool:
         buf[off + TMEM_HANDLE_SIZE:off + size] = cdata
         zb = self.zb
         if eph:
+            self._eph_zp += 1
             zb.eph_cumul_zpages += 1
             zb.eph_cumul_zbytes += size
             v = zc.eph_zpages + 1
@@ -275,6 +279,7 @@ class ZsmallocPool:
             if v > zc.eph_zbytes_max:
                 zc.eph_zbytes_max = v
         else:
+            self._pers_zp += 1
             zb.pers_cumul_zpages += 1
             zb.pers_cumul_zbytes += size
             v = zc.pers_zpages + 1
@@ -353,11 +358,13 @@ class ZsmallocPool:
         inuse = self._inuse[z] - 1
         self._inuse[z] = inuse
         if flags & _F_EPH:
+            self._eph_zp -= 1
             zc.eph_zpages -= 1
             zc.eph_zbytes -= size - TMEM_HANDLE_SIZE
             buckets = self._ebuckets
             mask = self._emask
         else:
+            self._pers_zp -= 1
             zc.pers_zpages -= 1
             zc.pers_zbytes -= size - TMEM_HANDLE_SIZE
             buckets = self._pbuckets
@@ -429,6 +436,7 @@ class ZsmallocPool:
         self.zb.eph_evicted_pageframes += ZSPAGE_PAGES
         zc.eph_zbytes -= zsize
         zc.eph_zpages -= zpages
+        self._eph_zp -= zpages
         zc.evicted_eph_zpages += zpages
         zc.eph_pageframes -= ZSPAGE_PAGES
         zc.evicted_eph_pageframes += ZSPAGE_PAGES
@@ -457,11 +465,11 @@ class ZsmallocPool:
 
     @property
     def eph_zpages(self) -> int:
-        return self.zc.eph_zpages - self.zc.eph_filled_pages
+        return self._eph_zp
 
     @property
     def pers_zpages(self) -> int:
-        return self.zc.pers_zpages - self.zc.pers_filled_pages
+        return self._pers_zp
 
     @property
     def eph_zbytes(self) -> int:
