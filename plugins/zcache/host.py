@@ -25,6 +25,7 @@ from .compress import Compressor, get_compressor
 from .counters import Counters
 from .tmem import (
     LOCAL_CLIENT,
+    OBJNODE_TREE_MAP_SIZE,
     MAX_INDEX,
     MAX_POOLS_PER_CLIENT,
     TMEM_POOL_PERSIST,
@@ -377,7 +378,7 @@ class CleancacheOps:
 
     __slots__ = ("host", "tmem", "pools", "zc", "disable_ignore_nonactive", "freeze",
                  "_zero", "_same", "_compress", "_create", "_tmem_put", "_tmem_get",
-                 "_take", "_read", "_decompress", "_free")
+                 "_take", "_unlink", "_read", "_decompress", "_free")
 
     def __init__(self, host: ZcacheHost, disable_ignore_nonactive: bool = False):
         self.host = host
@@ -395,6 +396,7 @@ class CleancacheOps:
         self._tmem_put = host.tmem.put
         self._tmem_get = host.tmem.get
         self._take = host.tmem.take
+        self._unlink = host.tmem.unlink
         self._read = host.zpool.read
         self._decompress = host.compressor.decompress
         self._free = host.zpool.free
@@ -468,7 +470,13 @@ class CleancacheOps:
                 zc.zero_filled_pages_max = v
         else:
             zc.same_filled_pages += 1
-        self._tmem_put(pool, oid, index, pampd)
+        # Tmem.put's common case, inlined: a small object that keeps its objnode
+        obj = pool.objs.get(oid)
+        if obj is not None and index < OBJNODE_TREE_MAP_SIZE and len(obj) > 1 \
+                and index not in obj and oid not in pool.trees:
+            obj[index] = pampd
+        else:
+            self._tmem_put(pool, oid, index, pampd)
 
     def get_page(self, pool_id: int, key: bytes, index: int, page) -> int:
         if index > MAX_INDEX or not 0 <= pool_id < MAX_POOLS_PER_CLIENT:
@@ -481,9 +489,16 @@ class CleancacheOps:
             if data is None:
                 return -1
         else:
-            pampd = self._take(pool, _from_bytes(key, "little"), index)
+            # Tmem.take, inlined
+            oid = _from_bytes(key, "little")
+            obj = pool.objs.get(oid)
+            if obj is None:
+                return -1
+            pampd = obj.pop(index, None)
             if pampd is None:
                 return -1
+            if len(obj) < 2 or oid in pool.trees:
+                self._unlink(pool, oid, obj, index)
             if pampd < 0:  # metadata only: unaccount_filled, inlined
                 zc = self.zc
                 zc.eph_zpages -= 1
@@ -522,7 +537,7 @@ class FrontswapOps:
     __slots__ = ("host", "tmem", "pools", "zc", "disable_ignore_nonactive",
                  "exclusive_gets", "poolid", "freeze",
                  "_zero", "_same", "_compress", "_create", "_tmem_put", "_tmem_get",
-                 "_take", "_read", "_decompress", "_free")
+                 "_take", "_unlink", "_read", "_decompress", "_free")
 
     def __init__(self, host: ZcacheHost, disable_ignore_nonactive: bool = False,
                  exclusive_gets: bool = True):
@@ -542,6 +557,7 @@ class FrontswapOps:
         self._tmem_put = host.tmem.put
         self._tmem_get = host.tmem.get
         self._take = host.tmem.take
+        self._unlink = host.tmem.unlink
         self._read = host.zpool.read
         self._decompress = host.compressor.decompress
         self._free = host.zpool.free
@@ -614,7 +630,13 @@ class FrontswapOps:
                 zc.zero_filled_pages_max = v
         else:
             zc.same_filled_pages += 1
-        self._tmem_put(pool, oid, index, pampd)
+        # Tmem.put's common case, inlined: a small object that keeps its objnode
+        obj = pool.objs.get(oid)
+        if obj is not None and index < OBJNODE_TREE_MAP_SIZE and len(obj) > 1 \
+                and index not in obj and oid not in pool.trees:
+            obj[index] = pampd
+        else:
+            self._tmem_put(pool, oid, index, pampd)
         return 0
 
     def load(self, type: int, offset: int, page) -> int:

@@ -300,8 +300,11 @@ class Tmem:
                 zc.objnode_count_max = v
         return 0
 
-    def _unlink(self, pool: Pool, oid: int, obj: dict, index: int) -> None:
-        """Account for ``index`` having left ``obj`` (already popped)."""
+    def unlink(self, pool: Pool, oid: int, obj: dict, index: int) -> None:
+        """Account for ``index`` having left ``obj`` (already popped): objnodes, and
+        the object itself once empty.  Not needed when a small object (no
+        index >= 64) keeps two or more pages; the host's inlined ``take`` relies
+        on that, as ``take`` does."""
         zc = self.zc
         levels = pool.trees.get(oid)
         if levels is not None:
@@ -333,7 +336,7 @@ class Tmem:
         if pampd is None:
             return None
         if len(obj) < 2 or oid in pool.trees:
-            self._unlink(pool, oid, obj, index)
+            self.unlink(pool, oid, obj, index)
         # else: a small object with two or more pages left keeps its objnode
         return pampd
 
@@ -372,7 +375,7 @@ class Tmem:
         pampd = obj.pop(index, None)
         if pampd is None:
             return -1
-        self._unlink(pool, oid, obj, index)
+        self.unlink(pool, oid, obj, index)
         self.pamops.free(pampd, pool)
         return 0
 
