@@ -180,6 +180,25 @@ def test_failed_free_read_still_forgets(core):
     assert t.get(pool, 1, 1, -1) is None
 
 
+def test_take_and_peek(core):
+    t, pam, zc = core
+    pool = t.get_pool(LOCAL, t.new_pool(LOCAL, 0))
+    put(t, pam, pool, 9, 1, b"a")
+    put(t, pam, pool, 9, 2, b"b")
+    put(t, pam, pool, 9, 3, b"c")
+    p = t.peek(pool, 9, 2)
+    assert pam.data[p] == b"b" and t.peek(pool, 9, 2) == p      # peek keeps
+    assert t.peek(pool, 8, 2) is None and t.peek(pool, 9, 4) is None
+    assert t.take(pool, 9, 2) == p and t.take(pool, 9, 2) is None
+    assert pam.freed == []                                      # the caller frees
+    assert zc.obj_count == 1 and zc.objnode_count == 1
+    t.take(pool, 9, 1)
+    t.take(pool, 9, 3)
+    assert zc.obj_count == 0 and zc.objnode_count == 0 and not pool.objs
+    assert t.take(pool, 9, 3) is None
+    t.check()
+
+
 def test_flush_handle_by_numbers(core):
     t, pam, _ = core
     pid = t.new_pool(LOCAL, 0)
@@ -324,7 +343,10 @@ def test_objnode_model_matches_literal_tree(ops):
             victim = sorted(present)[i % len(present)]
             tree.delete(victim)
             present.discard(victim)
-            assert t.flush_page(pool, 42, victim) == 0
+            if victim & 1:   # the host's path: take the pampd, free it itself
+                assert t.take(pool, 42, victim) is not None
+            else:
+                assert t.flush_page(pool, 42, victim) == 0
         peak = max(peak, tree.nodes)
         assert t.zc.objnode_count == tree.nodes, (sorted(present), tree.height)
     assert t.zc.objnode_count_max == peak

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import BoundedFrames, zmod
 
@@ -182,3 +186,29 @@ def test_shrink_and_zero():
     r.free(p)
     with pytest.raises(RuntimeError):
         r.pool.free(p, True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(2, 8), st.floats(0.2, 0.6))
+def test_random_traffic_keeps_data_and_accounting(seed, zspages, free_share):
+    """Puts of random sizes and frees in random order, with compaction and
+    eviction: every live pampd reads back its bytes, check() holds throughout."""
+    rng = random.Random(seed)
+    r = Rig(limit=zspages * Z)
+    live = {}
+    for n in range(300):
+        if r.live and rng.random() < free_share:
+            victim = rng.choice(sorted(r.live))
+            r.free(victim)
+            live.pop(victim)
+        else:
+            clen = rng.choice((rng.randint(1, 300), rng.randint(300, 2500), rng.randint(2500, 4064)))
+            fill = n & 0xFF
+            p = r.put(True, clen, oid=n, index=0, fill=fill)
+            if p is not None:
+                live[p] = bytes([fill]) * clen
+        for p in [p for p in live if p not in r.live]:      # evicted
+            del live[p]
+        for p, data in live.items():
+            assert bytes(r.pool.read(p)) == data
+        assert r.frames.in_use == r.c.zcache.eph_pageframes <= zspages * Z
