@@ -381,12 +381,13 @@ class ZsmallocPool:
             off = self._soff[pampd]
             if off + size == self._tail[z]:
                 self._tail[z] = off
-            b = free >> GRANULE_SHIFT
-            bucket = buckets[b]
-            if bucket is None:
-                bucket = buckets[b] = set()
-            bucket.add(z)
-            mask |= 1 << b
+            if free >= GRANULE:  # back on a bucket (a slot is free now)
+                b = free >> GRANULE_SHIFT
+                bucket = buckets[b]
+                if bucket is None:
+                    bucket = buckets[b] = set()
+                bucket.add(z)
+                mask |= 1 << b
         else:  # empty: frames back to RAM
             if flags & _F_EPH:
                 del self._elru[z]
