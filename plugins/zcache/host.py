@@ -176,7 +176,7 @@ class ZcacheHost:
     @zero_filled.setter
     def zero_filled(self, value: bool) -> None:
         self._zero_filled = bool(value)
-        zero = ZERO_PAGE if value else None
+        zero = ZERO_FILLED if value else 0
         self.cleancache_ops._zero = self.frontswap_ops._zero = zero
 
     @property
@@ -387,8 +387,9 @@ class CleancacheOps:
         self.zc = host.counters.zcache
         self.disable_ignore_nonactive = disable_ignore_nonactive
         self.freeze = False
-        # the host's zero_filled / same_filled flags: ZERO_PAGE or None, bool
-        self._zero = ZERO_PAGE
+        # the host's zero_filled / same_filled flags: the pampd of a zero page
+        # (ZERO_FILLED, or 0: compress it), bool
+        self._zero = ZERO_FILLED
         self._same = True
         # the per-page path calls these directly
         self._compress = host.compressor.compress
@@ -430,14 +431,12 @@ class CleancacheOps:
         # all zero (one memcmp), else same-filled (a cheap first test, then a
         # comparison with the first word repeated)
         pampd = 0
-        if data == self._zero:
-            pampd = ZERO_FILLED
+        if data == ZERO_PAGE:
+            pampd = self._zero  # ZERO_FILLED, or 0 (compress it) if zero_filled is off
         elif data[0] == data[8] and self._same:
             word = data[:8]
             if word * FILL_WORDS == data:
                 pampd = ~_from_bytes(word, "little")
-                if pampd == ZERO_FILLED:  # zero pages compressed: zero_filled is off
-                    pampd = 0
         if pampd >= 0:
             if len(key) != 24:
                 key = oid.to_bytes(24, "little")
@@ -550,7 +549,7 @@ class FrontswapOps:
         #: zcache_frontswap_poolid: -1 until the first init
         self.poolid = -1
         self.freeze = False
-        self._zero = ZERO_PAGE
+        self._zero = ZERO_FILLED
         self._same = True
         self._compress = host.compressor.compress
         self._create = host.zpool.create
@@ -591,14 +590,12 @@ class FrontswapOps:
         # all zero (one memcmp), else same-filled (a cheap first test, then a
         # comparison with the first word repeated)
         pampd = 0
-        if data == self._zero:
-            pampd = ZERO_FILLED
+        if data == ZERO_PAGE:
+            pampd = self._zero  # ZERO_FILLED, or 0 (compress it) if zero_filled is off
         elif data[0] == data[8] and self._same:
             word = data[:8]
             if word * FILL_WORDS == data:
                 pampd = ~_from_bytes(word, "little")
-                if pampd == ZERO_FILLED:  # zero pages compressed: zero_filled is off
-                    pampd = 0
         if pampd >= 0:
             pampd = self._create(not pool.persistent, self._compress(data),
                                  oid.to_bytes(24, "little")
