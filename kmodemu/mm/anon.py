@@ -17,7 +17,7 @@ from __future__ import annotations
 import errno
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from kmodemu.errors import KernelError
 from kmodemu.mm.corpus import Content
@@ -121,13 +121,17 @@ class Anon:
                 ap.swap = None
         proc.pages.clear()
 
-    def touch(self, name: str) -> TouchStats:
-        """Access every page: resident ones are referenced, swapped ones fault in."""
+    def touch(self, name: str, vpns: Iterable[int] | None = None) -> TouchStats:
+        """Access every page, or those of ``vpns`` in that order (a workload's touch pattern).
+
+        Resident pages are referenced, swapped ones fault in.
+        """
         proc = self.processes.get(name)
         if proc is None:
             raise KernelError(errno.ESRCH)
         st = TouchStats()
-        for ap in proc.pages:
+        pages = proc.pages
+        for ap in pages if vpns is None else map(pages.__getitem__, vpns):
             st.pages += 1
             if ap.pfn >= 0:
                 st.resident += 1
