@@ -19,6 +19,8 @@ from kmodemu.kernel.profiles import memparse
 from kmodemu.mm.corpus import Content, parse_content
 from kmodemu.mm.filesystem import format_uuid
 from kmodemu.mm.page import PAGE_SIZE
+from kmodemu.mm.workload import (ANON_PATTERNS, MAX_ROUNDS, PATTERNS, WorkloadSpec, parse_duration,
+                                 run_workload)
 
 MNT_EX_USAGE = 1
 MNT_EX_FAIL = 32
@@ -487,14 +489,35 @@ LONG_RUN_PAGES = 500_000
 
 
 def _progress(spec, stream):
-    """A progress bar over the rounds, only on a terminal and only for a long run.
+    """A progress bar over the rounds (or the virtual time), only on a terminal, only when long.
 
-    Captured output (tests, scenarios, ``machine.capture``) never gets one.
+    A run for a ``--duration`` counts as long: how many rounds it takes is
+    not known in advance. Captured output (tests, scenarios,
+    ``machine.capture``) never gets one.
     """
     isatty = getattr(stream, "isatty", None)
-    if isatty is None or not isatty() or spec.estimated_pages() < LONG_RUN_PAGES:
+    if isatty is None or not isatty() or (not spec.duration
+                                          and spec.estimated_pages() < LONG_RUN_PAGES):
         return contextlib.nullcontext(None)
-    return click.progressbar(length=spec.rounds, label="workload", file=stream)
+    return click.progressbar(length=spec.progress_total(), label="workload", file=stream)
+
+
+def _duration(text: str | None) -> float:
+    if text is None:
+        return 0.0
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="'--duration'") from None
+
+
+def _exclusive(ctx: click.Context, *names: str) -> None:
+    from click.core import ParameterSource
+
+    given = [n for n in names if ctx.get_parameter_source(n) == ParameterSource.COMMANDLINE]
+    if len(given) > 1:
+        opts = [f"--{n.replace('_', '-')}" for n in given]
+        raise click.UsageError(f"{opts[0]} and {opts[1]} cannot be used together.")
 
 
 @click.command("workload")
@@ -503,29 +526,49 @@ def _progress(spec, stream):
               help="Where the files go; repeat it to spread them over several filesystems.")
 @click.option("--files", type=click.IntRange(min=0), default=8, show_default=True)
 @click.option("--file-size", default="4M", show_default=True)
+@click.option("--working-set", default=None,
+              help="Total size of the files (may exceed RAM): files of --file-size until it is "
+                   "reached, instead of --files.")
+@click.option("--pattern", type=click.Choice(PATTERNS),
+              default="skewed", show_default=True, help="How files are read each round.")
+@click.option("--passes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Times each round goes over its file reads.")
 @click.option("--anon", default="16M", show_default=True, help="Anonymous memory of the process.")
-@click.option("--rounds", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--anon-pattern", type=click.Choice(ANON_PATTERNS),
+              default="sequential", show_default=True, help="How the process touches its memory.")
+@click.option("--rounds", type=click.IntRange(1, MAX_ROUNDS), default=4, show_default=True)
+@click.option("--duration", default=None,
+              help="Run rounds until this much virtual time has passed (2s, 500ms…), "
+                   "instead of --rounds.")
 @click.option("--keep", is_flag=True, help="Keep the files and the process afterwards.")
 @click.pass_context
-def workload_cmd(ctx, seed, directories, files, file_size, anon, rounds, keep):
-    """A seeded mixed workload: skewed file reads, anonymous memory, pressure.
+def workload_cmd(ctx, seed, directories, files, file_size, working_set, pattern, passes, anon,
+                 anon_pattern, rounds, duration, keep):
+    """A seeded mixed workload: file reads in a pattern, anonymous memory, pressure.
 
     Reports per-filesystem cleancache hit rates, swap I/O and faults, and the
     disk I/O tmem avoided; the same figures go to /proc/kmodemu/workload.
     """
-    from kmodemu.mm.workload import WorkloadSpec, run_workload
-
+    _exclusive(ctx, "files", "working_set")
+    _exclusive(ctx, "rounds", "duration")
     mm = _mm(ctx)
+    ws = 0 if working_set is None else _size(working_set)
+    fsize = _size(file_size)
+    if fsize == 0 or (working_set is not None and ws == 0):
+        raise click.BadParameter("must be at least 1 byte",
+                                 param_hint="'--file-size'" if fsize == 0 else "'--working-set'")
     spec = WorkloadSpec(seed=seed, directory=directories[0], directories=tuple(directories),
-                        files=files, file_size=_size(file_size), anon=_size(anon), rounds=rounds,
-                        keep=keep)
+                        files=files, file_size=fsize, anon=_size(anon), rounds=rounds,
+                        keep=keep, pattern=pattern, passes=passes, working_set=ws,
+                        anon_pattern=anon_pattern, duration=_duration(duration))
     stream = sys.stdout
     try:
         with _progress(spec, stream) as bar:
-            rep = run_workload(mm, spec, None if bar is None else lambda: bar.update(1))
-    except KernelError as e:
-        missing = next((d for d in directories if not mm.fs.is_dir(d)), directories[0])
-        _fail(ctx, f"workload: {missing}: {os.strerror(e.errno)}", 1)
+            rep = run_workload(mm, spec, None if bar is None else bar.update)
+    except KernelError as e:  # refused before anything changed, or out of memory in a round
+        subject = getattr(e, "subject", None)
+        what = "process exists" if e.errno == errno.EEXIST else os.strerror(e.errno)
+        _fail(ctx, f"workload: {subject}: {what}" if subject else f"workload: {what}", 1)
         return
     for line in rep.lines():
         click.echo(line)
