@@ -26,7 +26,7 @@ import click
 PAGE = 4096
 CONTENT_KINDS = ("text", "binary", "mixed", "text", "zero", "random")
 ZCACHE_FIELDS = ("eph_pageframes", "pers_pageframes", "eph_zpages", "pers_zpages",
-                 "eph_zbytes", "pers_zbytes", "zero_filled_pages")
+                 "eph_zbytes", "pers_zbytes", "zero_filled_pages", "same_filled_pages")
 
 
 @dataclass(frozen=True)
@@ -101,10 +101,10 @@ class Run:
 
     # -- figures ---------------------------------------------------------------
     def zpages(self, s: Sample | None = None) -> int:
-        """Compressed pages stored in frames (zero-filled pages take no space, 3.10)."""
+        """Compressed pages stored in frames (zero- and same-filled pages take no space)."""
         s = s or self.final
         return (s.zcache.get("eph_zpages", 0) + s.zcache.get("pers_zpages", 0)
-                - s.zcache.get("zero_filled_pages", 0))
+                - s.zcache.get("zero_filled_pages", 0) - s.zcache.get("same_filled_pages", 0))
 
     def zframes(self, s: Sample | None = None) -> int:
         s = s or self.final

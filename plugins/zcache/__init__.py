@@ -81,6 +81,8 @@ PARAMS = (
     ParamSpec("disable_frontswap_selfshrink", "int", 0o444,
               "ramster: no frontswap self-shrinking", 0),
     ParamSpec("zpool", "charp", 0o444, "allocator: zbud (Linux) or zsmalloc (denser)", "zbud"),
+    ParamSpec("same_filled", "bool", 0o444,
+              "store pages of one repeated word as metadata only (beyond Linux)", True),
 )
 
 
@@ -98,6 +100,7 @@ def _settings(ctx) -> SimpleNamespace:
             disable_cleancache_ignore_nonactive=getattr(st, "disable_cleancache_ignore_nonactive", False),
             ramster=getattr(st, "ramster_enabled", False),
             zpool="zbud",
+            same_filled=True,
         )
     p = ctx.params
     return SimpleNamespace(
@@ -106,7 +109,7 @@ def _settings(ctx) -> SimpleNamespace:
         disable_frontswap_ignore_nonactive=p.disable_frontswap_ignore_nonactive,
         # no module parameter for this one in Linux: stuck at false for modules
         disable_cleancache_ignore_nonactive=False,
-        ramster=p.ramster, zpool=p.zpool or "zbud",
+        ramster=p.ramster, zpool=p.zpool or "zbud", same_filled=p.same_filled,
     )
 
 
@@ -169,11 +172,12 @@ def zcache_init(ctx) -> int:
         disable_cleancache_ignore_nonactive=s.disable_cleancache_ignore_nonactive,
         disable_frontswap_ignore_nonactive=s.disable_frontswap_ignore_nonactive,
         frontswap_has_exclusive_gets=s.exclusive_gets,
+        same_filled=s.same_filled,
     )
     host.printk = lambda text: k.printk(text, KERN_INFO)
     ctx.state.host = host
     ctx.debugfs("zbud", lambda: counters.zbud)  # zbud_init
-    allocator = "compression buddies" if s.zpool == "zbud" else "zsmalloc size classes"
+    allocator = "compression buddies" if s.zpool == "zbud" else "zsmalloc"
 
     if not s.disable_cleancache:
         k.mm.register_shrinker(_shrinker(k, host))

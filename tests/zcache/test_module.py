@@ -129,6 +129,7 @@ def test_module_parameters_are_read_only_in_sysfs(machine):
     assert r("/sys/module/zcache/parameters/frontswap_has_exclusive_gets") == "Y\n"
     assert r("/sys/module/zcache/parameters/disable_frontswap_selfshrink") == "0\n"
     assert r("/sys/module/zcache/parameters/zpool") == "zbud\n"
+    assert r("/sys/module/zcache/parameters/same_filled") == "Y\n"
     assert zlines(m)[1:] == ["zcache: using deflate compressor", ENABLED[1]]
     rc, _, err = m.capture(["write", "/sys/module/zcache/parameters/disable_frontswap", "0"])
     assert (rc, err) == (1, "write: /sys/module/zcache/parameters/disable_frontswap: Permission denied\n")
@@ -164,7 +165,7 @@ def test_bad_parameter_value_fails_the_load(machine):
 def test_zsmalloc_and_unknown_zpool(machine):
     m = machine()
     assert m.capture(["insmod", "zcache", "zpool=zsmalloc"])[0] == 0
-    assert "zsmalloc size classes" in zlines(m)[-1]
+    assert zlines(m)[-1] == "zcache: frontswap enabled using kernel transcendent memory and zsmalloc"
     m = machine()
     rc, _, err = m.capture(["insmod", "zcache", "zpool=slab"])
     assert rc == 1 and err.endswith("Invalid parameters\n")
@@ -227,3 +228,13 @@ def test_forced_rmmod_cannot_remove_zcache(machine):
     rc, _, err = m.capture(["rmmod", "-f", "zcache"])
     assert rc == 1 and err.endswith("could not remove module zcache: Device or resource busy\n")
     assert m.kernel.modules.get("zcache") is not None and m.kernel.cleancache.registered
+
+
+def test_same_filled_extension_can_be_turned_off(machine):
+    m = machine()
+    assert m.capture(["insmod", "zcache", "same_filled=0"])[0] == 0
+    host = m.kernel.module_context("zcache").state.host
+    assert host.same_filled is False
+    m2 = machine()
+    m2.capture(["insmod", "zcache"])
+    assert m2.kernel.module_context("zcache").state.host.same_filled is True
