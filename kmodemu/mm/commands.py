@@ -98,16 +98,20 @@ def umount_cmd(ctx, target):
 
 # -- swap ----------------------------------------------------------------------------
 
-def _human(nbytes: int) -> str:
-    """util-linux's size_to_human_string (one decimal, binary units)."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB"]
+def _scaled(nbytes: int, units: tuple[str, ...], sep: str) -> str:
+    """A size in the largest binary unit that keeps it ≥ 1, one decimal at most."""
     value = float(nbytes)
     i = 0
     while value >= 1024 and i < len(units) - 1:
         value /= 1024
         i += 1
     text = f"{value:.1f}".rstrip("0").rstrip(".")
-    return f"{text} {units[i]}"
+    return f"{text}{sep}{units[i]}"
+
+
+def _human(nbytes: int) -> str:
+    """util-linux's size_to_human_string: ``64 MiB``."""
+    return _scaled(nbytes, ("B", "KiB", "MiB", "GiB", "TiB"), " ")
 
 
 @click.command("mkswap")
@@ -155,14 +159,7 @@ def _swapon_show(mm) -> None:
 
 def _short(nbytes: int) -> str:
     """lsblk-style short size: 64M, 1.5G, 0B."""
-    units = ["B", "K", "M", "G", "T"]
-    value = float(nbytes)
-    i = 0
-    while value >= 1024 and i < len(units) - 1:
-        value /= 1024
-        i += 1
-    text = f"{value:.1f}".rstrip("0").rstrip(".")
-    return f"{text}{units[i]}"
+    return _scaled(nbytes, ("B", "K", "M", "G", "T"), "")
 
 
 @click.command("swapon")

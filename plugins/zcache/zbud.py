@@ -23,6 +23,7 @@ from __future__ import annotations
 from array import array
 
 from .zpool import (
+    ZpoolLevels,
     PAGE_SIZE,
     TMEM_HANDLE_SIZE,
     ZERO_FILLED,
@@ -65,7 +66,7 @@ def size_to_chunks(size: int) -> int:
     return (size + CHUNK_SIZE - 1) >> CHUNK_SHIFT
 
 
-class ZbudPool:
+class ZbudPool(ZpoolLevels):
     """The zbud allocator of one zcache instance (both ephemeral and persistent).
 
     ``zc`` / ``zb`` are the zcache/ and zbud/ counters it keeps up to date;
@@ -474,29 +475,6 @@ class ZbudPool:
     # a frame holds one or two zpages, so buddied = zpages - frames.
 
     # zcache counts metadata-only (zero- and same-filled) zpages too; zbud does not
-    @property
-    def eph_zpages(self) -> int:
-        return self._eph_zp
-
-    @property
-    def pers_zpages(self) -> int:
-        return self._pers_zp
-
-    @property
-    def eph_zbytes(self) -> int:
-        return self.zc.eph_zbytes + TMEM_HANDLE_SIZE * self.eph_zpages
-
-    @property
-    def pers_zbytes(self) -> int:
-        return self.zc.pers_zbytes + TMEM_HANDLE_SIZE * self.pers_zpages
-
-    @property
-    def eph_pageframes(self) -> int:
-        return self.zc.eph_pageframes
-
-    @property
-    def pers_pageframes(self) -> int:
-        return self.zc.pers_pageframes
 
     @property
     def eph_buddied_count(self) -> int:
@@ -514,9 +492,6 @@ class ZbudPool:
     def pers_unbuddied_count(self) -> int:
         return 2 * self.zc.pers_pageframes - self.pers_zpages
 
-    @property
-    def pageframes(self) -> int:
-        return self.zc.eph_pageframes + self.zc.pers_pageframes
 
     @property
     def arena_bytes(self) -> int:

@@ -146,3 +146,43 @@ def size_refused(zc, eph: bool, clen: int, max_eph: int) -> bool:
                 zc.mean_compress_poor += 1
                 return True
     return False
+
+
+class ZpoolLevels:
+    """The ``zbud/`` levels both allocators derive instead of counting twice.
+
+    zcache's counters already hold frames and compressed bytes; an allocator
+    adds what it stores in front of each zpage (the tmem handle) and keeps
+    only its own zpage counts (``_eph_zp``/``_pers_zp``: metadata-only pages
+    are zcache's, not the allocator's).
+    """
+
+    __slots__ = ()
+
+    @property
+    def eph_zpages(self) -> int:
+        return self._eph_zp
+
+    @property
+    def pers_zpages(self) -> int:
+        return self._pers_zp
+
+    @property
+    def eph_zbytes(self) -> int:
+        return self.zc.eph_zbytes + TMEM_HANDLE_SIZE * self._eph_zp
+
+    @property
+    def pers_zbytes(self) -> int:
+        return self.zc.pers_zbytes + TMEM_HANDLE_SIZE * self._pers_zp
+
+    @property
+    def eph_pageframes(self) -> int:
+        return self.zc.eph_pageframes
+
+    @property
+    def pers_pageframes(self) -> int:
+        return self.zc.pers_pageframes
+
+    @property
+    def pageframes(self) -> int:
+        return self.zc.eph_pageframes + self.zc.pers_pageframes

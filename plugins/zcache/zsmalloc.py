@@ -41,6 +41,7 @@ from __future__ import annotations
 from array import array
 
 from .zpool import (
+    ZpoolLevels,
     PAGE_SIZE,
     TMEM_HANDLE_SIZE,
     ZERO_FILLED,
@@ -83,7 +84,7 @@ assert 1 << _OBJ_BITS == MAX_OBJS and 1 << _ARENA_SHIFT == ARENA_ZSPAGES
 assert 1 << _ZSPAGE_SHIFT == ZSPAGE_SIZE and ZSPAGE_SIZE < 1 << 16
 
 
-class ZsmallocPool:
+class ZsmallocPool(ZpoolLevels):
     """Mixed-size zspages with whole-zspage LRU eviction of ephemeral data."""
 
     name = "zsmalloc"
@@ -464,29 +465,6 @@ class ZsmallocPool:
     # The zbud/ levels, derived from zcache's counters (every object is its
     # compressed bytes + the 32-byte handle) or counted from the buckets.
 
-    @property
-    def eph_zpages(self) -> int:
-        return self._eph_zp
-
-    @property
-    def pers_zpages(self) -> int:
-        return self._pers_zp
-
-    @property
-    def eph_zbytes(self) -> int:
-        return self.zc.eph_zbytes + TMEM_HANDLE_SIZE * self.eph_zpages
-
-    @property
-    def pers_zbytes(self) -> int:
-        return self.zc.pers_zbytes + TMEM_HANDLE_SIZE * self.pers_zpages
-
-    @property
-    def eph_pageframes(self) -> int:
-        return self.zc.eph_pageframes
-
-    @property
-    def pers_pageframes(self) -> int:
-        return self.zc.pers_pageframes
 
     @staticmethod
     def _roomy(buckets) -> int:
@@ -509,9 +487,6 @@ class ZsmallocPool:
     def pers_buddied_count(self) -> int:
         return len(self._plru) - self._roomy(self._pbuckets)
 
-    @property
-    def pageframes(self) -> int:
-        return self.zc.eph_pageframes + self.zc.pers_pageframes
 
     @property
     def arena_bytes(self) -> int:
