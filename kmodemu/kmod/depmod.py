@@ -624,7 +624,7 @@ def main(argv: list[str], ctx: ToolContext) -> int:
             dry = True
         elif opt == "P":
             if val and len(val) > 1:
-                log.error(f"-P only takes a single char\n")
+                log.error("-P only takes a single char\n")
                 return 1
             prefix = val or ""
         elif opt == "w":

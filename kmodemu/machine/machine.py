@@ -10,7 +10,6 @@ and modprobe.d) is a real directory beside the image.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import io
 import json

@@ -31,7 +31,6 @@ from .tmem import (
     TMEM_POOL_PERSIST,
     Pool,
     Tmem,
-    oid_from_key,
 )
 from .zpool import (
     FILL_WORDS,

@@ -165,7 +165,6 @@ class ZbudPool(ZpoolLevels):
         bnext = self._bnext
         lprev = self._lprev
         lnext = self._lnext
-        zb = self.zb
         m = (self._emask if eph else self._pmask) & ((2 << (NCHUNKS - nchunks)) - 1)
         if m:
             # zbud_match_prep: the fullest unbuddied frame that still fits
@@ -241,30 +240,7 @@ class ZbudPool(ZpoolLevels):
         buf = self._arena[slot >> _ARENA_SHIFT]
         buf[base:base + TMEM_HANDLE_SIZE] = th
         buf[base + TMEM_HANDLE_SIZE:base + size] = cdata
-        if eph:
-            self._eph_zp += 1
-            zb.eph_cumul_zpages += 1
-            zb.eph_cumul_zbytes += size
-            v = zc.eph_zpages + 1
-            zc.eph_zpages = v
-            if v > zc.eph_zpages_max:
-                zc.eph_zpages_max = v
-            v = zc.eph_zbytes + clen
-            zc.eph_zbytes = v
-            if v > zc.eph_zbytes_max:
-                zc.eph_zbytes_max = v
-        else:
-            self._pers_zp += 1
-            zb.pers_cumul_zpages += 1
-            zb.pers_cumul_zbytes += size
-            v = zc.pers_zpages + 1
-            zc.pers_zpages = v
-            if v > zc.pers_zpages_max:
-                zc.pers_zpages_max = v
-            v = zc.pers_zbytes + clen
-            zc.pers_zbytes = v
-            if v > zc.pers_zbytes_max:
-                zc.pers_zbytes_max = v
+        self._count_in(eph, size, clen)
         return (f << 1) | budnum
 
     def create_zero(self, eph: bool) -> int:

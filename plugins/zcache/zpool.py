@@ -159,6 +159,34 @@ class ZpoolLevels:
 
     __slots__ = ()
 
+    def _count_in(self, eph: bool, size: int, clen: int) -> None:
+        """Account one zpage placed in a frame: ``size`` with its handle, ``clen`` compressed."""
+        zc, zb = self.zc, self.zb
+        if eph:
+            self._eph_zp += 1
+            zb.eph_cumul_zpages += 1
+            zb.eph_cumul_zbytes += size
+            v = zc.eph_zpages + 1
+            zc.eph_zpages = v
+            if v > zc.eph_zpages_max:
+                zc.eph_zpages_max = v
+            v = zc.eph_zbytes + clen
+            zc.eph_zbytes = v
+            if v > zc.eph_zbytes_max:
+                zc.eph_zbytes_max = v
+        else:
+            self._pers_zp += 1
+            zb.pers_cumul_zpages += 1
+            zb.pers_cumul_zbytes += size
+            v = zc.pers_zpages + 1
+            zc.pers_zpages = v
+            if v > zc.pers_zpages_max:
+                zc.pers_zpages_max = v
+            v = zc.pers_zbytes + clen
+            zc.pers_zbytes = v
+            if v > zc.pers_zbytes_max:
+                zc.pers_zbytes_max = v
+
     @property
     def eph_zpages(self) -> int:
         return self._eph_zp

@@ -266,31 +266,7 @@ class ZsmallocPool(ZpoolLevels):
         off = ((z & _ARENA_MASK) << _ZSPAGE_SHIFT) + tail
         buf[off:off + TMEM_HANDLE_SIZE] = th
         buf[off + TMEM_HANDLE_SIZE:off + size] = cdata
-        zb = self.zb
-        if eph:
-            self._eph_zp += 1
-            zb.eph_cumul_zpages += 1
-            zb.eph_cumul_zbytes += size
-            v = zc.eph_zpages + 1
-            zc.eph_zpages = v
-            if v > zc.eph_zpages_max:
-                zc.eph_zpages_max = v
-            v = zc.eph_zbytes + clen
-            zc.eph_zbytes = v
-            if v > zc.eph_zbytes_max:
-                zc.eph_zbytes_max = v
-        else:
-            self._pers_zp += 1
-            zb.pers_cumul_zpages += 1
-            zb.pers_cumul_zbytes += size
-            v = zc.pers_zpages + 1
-            zc.pers_zpages = v
-            if v > zc.pers_zpages_max:
-                zc.pers_zpages_max = v
-            v = zc.pers_zbytes + clen
-            zc.pers_zbytes = v
-            if v > zc.pers_zbytes_max:
-                zc.pers_zbytes_max = v
+        self._count_in(eph, size, clen)
         return i  # == z << 5 | slot
 
     def create_zero(self, eph: bool) -> int:
