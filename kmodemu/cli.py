@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib
 import sys
 from pathlib import Path
 
@@ -24,13 +25,23 @@ from kmodemu.machine.machine import IMAGE_NAME, default_machine_dir
 class KmodemuGroup(click.Group):
     """Own commands first; any console command is forwarded to the machine."""
 
+    #: commands imported only when used, so a one-shot machine command starts fast
+    LAZY = {"run": ("kmodemu.scenario.cli", "run"), "demo": ("kmodemu.demo", "demo")}
+
     def list_commands(self, ctx):
-        return sorted(set(super().list_commands(ctx)) | set(console.list_commands(ctx)))
+        return sorted(set(super().list_commands(ctx)) | set(console.list_commands(ctx))
+                      | set(self.LAZY))
 
     def get_command(self, ctx, name):
         cmd = super().get_command(ctx, name)
         if cmd is not None:
             return cmd
+        if name in self.LAZY:
+            modname, attr = self.LAZY[name]
+            try:
+                return getattr(importlib.import_module(modname), attr)
+            except ImportError:
+                return None
         target = console.get_command(ctx, name)
         if target is None:
             return None
@@ -186,18 +197,6 @@ def shell(ctx, record) -> None:
         machine = open_machine(path)
         rc = run_shell(machine, record=record)
     ctx.exit(rc)
-
-
-def _add_optional_commands() -> None:
-    for modname, attr in (("kmodemu.scenario.cli", "run"), ("kmodemu.demo", "demo")):
-        try:
-            mod = __import__(modname, fromlist=[attr])
-        except ImportError:
-            continue
-        main.add_command(getattr(mod, attr))
-
-
-_add_optional_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover
