@@ -17,4 +17,15 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -n auto -q
 
-.PHONY: setup demo test
+# Long runs, not part of `make test`: many more hypothesis examples and longer
+# stateful runs of the frontends (MM_EXAMPLES), plus every benchmark.
+soak: setup
+	MM_EXAMPLES=1000 $(BIN)/python -m pytest -n auto -q --hypothesis-profile=soak
+
+bench: setup
+	$(BIN)/python benchmarks/bench_hotpath.py
+	$(BIN)/python benchmarks/bench_frontends.py
+	$(BIN)/python benchmarks/bench_cli.py
+	$(BIN)/python benchmarks/bench_kmod.py
+
+.PHONY: setup demo test soak bench
