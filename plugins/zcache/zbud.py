@@ -474,14 +474,6 @@ class ZbudPool(ZpoolLevels):
         """Bytes reserved for frame contents (the frames' storage)."""
         return len(self._arena) * ARENA_BATCH * PAGE_SIZE
 
-    def stats(self) -> dict[str, int]:
-        """zpages held in frames, frames used and bytes stored (handles included)."""
-        return {
-            "zpages": self.eph_zpages + self.pers_zpages,
-            "pageframes": self.pageframes,
-            "zbytes": self.eph_zbytes + self.pers_zbytes,
-        }
-
     def lru(self, eph: bool) -> list[int]:
         """Frame ids from LRU to MRU (tests and debugging)."""
         head = _EPH_LRU if eph else _PERS_LRU

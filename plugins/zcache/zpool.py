@@ -214,3 +214,11 @@ class ZpoolLevels:
     @property
     def pageframes(self) -> int:
         return self.zc.eph_pageframes + self.zc.pers_pageframes
+
+    def stats(self) -> dict[str, int]:
+        """zpages held in frames, frames used and bytes stored (handles included)."""
+        return {
+            "zpages": self._eph_zp + self._pers_zp,
+            "pageframes": self.pageframes,
+            "zbytes": self.eph_zbytes + self.pers_zbytes,
+        }

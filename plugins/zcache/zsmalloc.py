@@ -469,13 +469,6 @@ class ZsmallocPool(ZpoolLevels):
         """Bytes reserved for zspage contents (the frames' storage)."""
         return len(self._arena) * ARENA_ZSPAGES * ZSPAGE_SIZE
 
-    def stats(self) -> dict[str, int]:
-        return {
-            "zpages": self.eph_zpages + self.pers_zpages,
-            "pageframes": self.pageframes,
-            "zbytes": self.eph_zbytes + self.pers_zbytes,
-        }
-
     def lru(self, eph: bool) -> list[int]:
         """Zspage ids from LRU to MRU (tests and debugging)."""
         return list(self._elru if eph else self._plru)
