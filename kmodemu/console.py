@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 from typing import IO, TYPE_CHECKING, Sequence
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
 INTERNAL_ERROR = 70
 KMOD_TOOLS = ("insmod", "rmmod", "lsmod", "modprobe", "modinfo", "depmod")
 #: commands that never change a machine (not journaled)
+#: the most virtual time one ``sleep`` lets pass: a year
+MAX_SLEEP_S = 365 * 86400
 READONLY = {"lsmod", "modinfo", "dmesg", "cat", "ls", "uname", "help", "free", "stat"}
 
 
@@ -193,6 +196,29 @@ def uname(ctx, release, everything) -> None:
         click.echo(f"Linux kmodemu {k.release} #1 SMP kmodemu-{k.profile.name} x86_64 GNU/Linux")
     else:
         click.echo("Linux")
+
+
+_SLEEP_UNIT = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+@console.command(context_settings={"ignore_unknown_options": True})
+@click.argument("durations", nargs=-1, required=True)
+@click.pass_context
+def sleep(ctx, durations) -> None:
+    """Let virtual time pass (NUMBER[smhd]…, summed, as coreutils sleep): due timers and work run in order."""
+    total = 0.0
+    for d in durations:
+        m = re.fullmatch(r"(\d+(?:\.\d*)?|\.\d+)([smhd]?)", d)
+        if not m:
+            click.echo(f"sleep: invalid time interval '{d}'", err=True)
+            click.echo("Try 'sleep --help' for more information.", err=True)
+            ctx.exit(1)
+        total += float(m.group(1)) * _SLEEP_UNIT[m.group(2)]
+    if total > MAX_SLEEP_S:
+        click.echo(f"sleep: invalid time interval '{' '.join(durations)}' "
+                   f"(kmodemu lets at most {MAX_SLEEP_S // 86400} days pass at once)", err=True)
+        ctx.exit(1)
+    machine_of(ctx).kernel.clock.advance(int(round(total * 1e9)))
 
 
 def _add_optional_commands() -> None:

@@ -103,6 +103,7 @@ class Kernel:
     def _core_files(self) -> None:
         v = self.vfs
         v.add_file("/proc/cmdline", lambda: self.saved_command_line + "\n")
+        v.add_file("/proc/uptime", self._proc_uptime)
         v.add_file("/proc/version", lambda: f"Linux version {self.release} (kmodemu) #1 SMP\n")
         v.add_file("/proc/modules", self.modules.proc_modules)
         v.add_file("/proc/sys/kernel/tainted", lambda: f"{self.taint.mask}\n")
@@ -112,6 +113,11 @@ class Kernel:
         v.add_file("/proc/1/environ", lambda: "".join(e + "\0" for e in self._init_envp()))
         v.mkdir("/sys/kernel/debug")
         v.mkdir("/sys/module")
+
+    def _proc_uptime(self) -> str:
+        """Uptime and idle time in seconds with two decimals, as fs/proc/uptime.c prints them."""
+        cs = self.clock.ns // 10_000_000
+        return f"{cs // 100}.{cs % 100:02d} {cs // 100}.{cs % 100:02d}\n"
 
     def _set_modprobe_path(self, text: str) -> None:
         self.modprobe_path = text.rstrip("\n")

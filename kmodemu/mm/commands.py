@@ -364,6 +364,26 @@ def read_cmd(ctx, paths):
     ctx.exit(rc)
 
 
+@click.command("sha256sum")
+@click.argument("paths", nargs=-1, required=True)
+@click.pass_context
+def sha256sum_cmd(ctx, paths):
+    """Print the SHA-256 of files as coreutils does, reading them through the page cache like ``read``."""
+    mm = _mm(ctx)
+    rc = 0
+    for p in paths:
+        try:
+            digest = mm.pagecache.sha256(mm.fs.lookup(p))
+        except KernelError as e:
+            text = "Is a directory" if e.errno == errno.EISDIR else os.strerror(e.errno)
+            click.echo(f"sha256sum: {p}: {text}", err=True)
+            rc = 1
+            continue
+        click.echo(f"{digest}  {p}")
+    ctx.exit(rc)
+
+
+
 @click.command("rm")
 @click.argument("paths", nargs=-1, required=True)
 @click.pass_context
@@ -574,6 +594,6 @@ def workload_cmd(ctx, seed, directories, files, file_size, working_set, pattern,
 
 COMMANDS: list[click.Command] = [
     mount_cmd, umount_cmd, mkswap_cmd, swapon_cmd, swapoff_cmd, free_cmd, stat_cmd, ps_cmd,
-    mkdir_cmd, mkfile_cmd, read_cmd, rm_cmd, truncate_cmd, alloc_cmd, touch_anon_cmd, kill_cmd,
+    mkdir_cmd, mkfile_cmd, read_cmd, sha256sum_cmd, rm_cmd, truncate_cmd, alloc_cmd, touch_anon_cmd, kill_cmd,
     pressure_cmd, drop_caches_cmd, workload_cmd,
 ]

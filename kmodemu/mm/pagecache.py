@@ -17,6 +17,8 @@ it. Pages of in-RAM filesystems (tmpfs, rootfs) are unevictable here.
 
 from __future__ import annotations
 
+import hashlib
+
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -122,6 +124,17 @@ class PageCache:
         mm.fs.disk_reads += st.disk_reads
         mm.kernel.clock.advance_us(1 + st.disk_reads * 100 + st.cleancache_hits * 2)
         return st
+
+    def sha256(self, inode: "Inode") -> str:
+        """Hex SHA-256 of the file as a reader sees it: each page faulted in (or found) and hashed."""
+        h = hashlib.sha256()
+        left = inode.size
+        for index in range(inode.nr_pages):
+            self.read(inode, index, 1)
+            data = inode.pages[index].data
+            h.update(data[:left] if left < len(data) else data)
+            left -= len(data)
+        return h.hexdigest()
 
     def populate_in_ram(self, inode: "Inode") -> None:
         """tmpfs/rootfs: the file's pages exist only in RAM (unevictable here)."""
