@@ -27,12 +27,14 @@ from kmodemu.console import INTERNAL_ERROR, execute_command, is_readonly
 from kmodemu.errors import KernelError
 from kmodemu.kernel.kernel import Kernel
 from kmodemu.machine import journal as jn
+from kmodemu.machine import protocol as proto
 from kmodemu.machine.definition import MachineDef
+from kmodemu.machine.guests import GuestRegistry
 from kmodemu.modules.discovery import ModuleRegistry
 
 IMAGE_FORMAT = "kmodemu-machine"
 IMAGE_VERSION = 1
-IMAGE_NAME = "machine.json"
+IMAGE_NAME = proto.IMAGE_NAME
 #: what a persistent machine keeps beside its image
 PLUGINS_DIR, HOST_DIR, ROOT_DIR = "plugins", "host", "root"
 
@@ -57,6 +59,8 @@ class Machine:
         #: host files the running command took (word or path -> blob), and during replay the copies
         self._taken: dict[str, str] = {}
         self._replay_files: dict[str, str] | None = None
+        #: guest kernels this machine hosts (Xen), addressed as HOST/GUEST
+        self.guests = GuestRegistry()
         if definition.root:
             self.root = self._local(definition.root)
         elif self.path is not None:
@@ -237,6 +241,17 @@ class Machine:
         self.journal = []
         self.powered_off = False
         self.save()
+
+    @classmethod
+    def mark_powered_off(cls, path: Path) -> None:
+        """Power off a machine whose process is not running (no replay: the image says so)."""
+        path = Path(path)
+        data = cls._read_image(path / IMAGE_NAME)
+        definition = MachineDef.from_dict(data["definition"])
+        cls._check_paths(definition, path, path / IMAGE_NAME)
+        m = cls.__new__(cls)
+        m.path, m.definition, m.journal, m.powered_off = path, definition, [], True
+        m.save()
 
     def poweroff(self) -> None:
         """Forget the running kernel; the image remembers the machine is off."""
