@@ -5,7 +5,8 @@
   ``pytest -n auto`` (pytest-xdist) run them.
 * Fixtures for plugin authors: ``machine`` (a booted machine with the CLI's
   commands), ``kernel`` (its kernel) and ``load_module`` (load a module from a
-  path). Configure them with ``@pytest.mark.kmodemu(cmdline=..., profile=...)``
+  path), and ``running_machine`` (real machine processes, stopped at
+  teardown). Configure them with ``@pytest.mark.kmodemu(cmdline=..., profile=...)``
   or parametrize ``machine``/``kernel`` indirectly. See docs/testing-plugins.md.
 
 This module is imported by every pytest run in an environment where kmodemu is
@@ -221,3 +222,17 @@ def _import_file(path: Path):
     sys.modules[qual] = mod
     spec.loader.exec_module(mod)
     return mod
+
+
+@pytest.fixture
+def running_machine(tmp_path):
+    """``running_machine(name="m", boot=("--cmdline", "…"))``: a real machine process, as
+    ``kmodemu boot`` starts it, with ``.run(*argv)``, ``.cli(*args)``, ``.kill()``, ``.pid``
+    and a distinct loopback ``.address``; every one is stopped at teardown."""
+    from kmodemu.machine.testing import Machines
+
+    machines = Machines(tmp_path / "machines")
+    try:
+        yield machines
+    finally:
+        machines.close()

@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass, field, fields
 from kmodemu.kernel.profiles import DEFAULT_PROFILE, get_profile, memparse
 
 
+CLOCKS = ("virtual", "real")
+
+
 @dataclass
 class MachineDef:
     """Kernel profile, command line, RAM, built-in modules and where modules come from.
@@ -25,10 +28,15 @@ class MachineDef:
     module_path: list[str] = field(default_factory=list)
     root: str | None = None
     seed: int = 0
+    #: "virtual" (time passes only with commands: deterministic) or "real" (a running
+    #: machine process follows wall time; what passed is journaled)
+    clock: str = "virtual"
 
     def validate(self) -> "MachineDef":
         get_profile(self.profile)
         memparse(self.mem)
+        if self.clock not in CLOCKS:
+            raise ValueError(f"unknown clock {self.clock!r} (virtual or real)")
         return self
 
     @property
@@ -36,7 +44,10 @@ class MachineDef:
         return memparse(self.mem)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if data["clock"] == "virtual":  # images of older kmodemu stay byte-identical
+            del data["clock"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "MachineDef":

@@ -1,15 +1,18 @@
 """A machine that persists between CLI commands.
 
 The image on disk is data only: the machine definition plus a journal of the
-state-changing console commands run so far. Resuming boots a fresh kernel from
-the definition and replays the journal; because the kernel is deterministic
-(virtual clock, seeded randomness) the result is the same state, byte for byte,
-without pickling live objects. The machine's disk (``root/``: the module tree
-and modprobe.d) is a real directory beside the image.
+state-changing console commands run so far (see ``journal.py``). Resuming boots a
+fresh kernel from the definition and replays the journal; because the kernel is
+deterministic (virtual clock, seeded randomness) the result is the same state,
+byte for byte, without pickling live objects. The machine's disk (``root/``: the
+module tree and modprobe.d) is a real directory beside the image; what commands
+took from the host lives in ``host/`` and plugin directories given at boot in
+``plugins/``, so an image never names a path outside its directory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
@@ -18,17 +21,22 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO, Callable, Sequence
 
+from kmodemu.console import INTERNAL_ERROR, execute_command, is_readonly
 from kmodemu.errors import KernelError
 from kmodemu.kernel.kernel import Kernel
+from kmodemu.machine import journal as jn
+from kmodemu.machine import protocol as proto
 from kmodemu.machine.definition import MachineDef
+from kmodemu.machine.guests import GuestRegistry
 from kmodemu.modules.discovery import ModuleRegistry
 
 IMAGE_FORMAT = "kmodemu-machine"
 IMAGE_VERSION = 1
-IMAGE_NAME = "machine.json"
-
+IMAGE_NAME = proto.IMAGE_NAME
+#: what a persistent machine keeps beside its image
+PLUGINS_DIR, HOST_DIR, ROOT_DIR = "plugins", "host", "root"
 
 class MachineError(Exception):
     """A machine image that cannot be used: missing, damaged, foreign or locked."""
@@ -45,17 +53,22 @@ class Machine:
     def __init__(self, definition: MachineDef, path: Path | None = None):
         self.definition = definition.validate()
         self.path = Path(path) if path else None
-        self.journal: list[list[str]] = []
+        self.journal: list[jn.Entry] = []
         self.powered_off = False
         self._tmp: tempfile.TemporaryDirectory | None = None
+        #: host files the running command took (word or path -> blob), and during replay the copies
+        self._taken: dict[str, str] = {}
+        self._replay_files: dict[str, str] | None = None
+        #: guest kernels this machine hosts (Xen), addressed as HOST/GUEST
+        self.guests = GuestRegistry()
         if definition.root:
-            self.root = Path(definition.root)
+            self.root = self._local(definition.root)
         elif self.path is not None:
-            self.root = self.path / "root"
+            self.root = self.path / ROOT_DIR
         else:
             self._tmp = tempfile.TemporaryDirectory(prefix="kmodemu-root-")
             self.root = Path(self._tmp.name)
-        self.registry = ModuleRegistry([Path(p) for p in definition.module_path])
+        self.registry = ModuleRegistry([self._local(p) for p in definition.module_path])
         self.kernel = self._new_kernel()
         self._prepare_disk()
         self.kernel.boot()
@@ -64,6 +77,10 @@ class Machine:
         d = self.definition
         return Kernel(cmdline=d.cmdline, profile=d.profile, release=d.release, mem=d.mem_bytes,
                       registry=self.registry, builtin=d.builtin, seed=d.seed)
+
+    def _local(self, p: str) -> Path:
+        """A path of the definition: relative ones are inside the machine directory."""
+        return Path(p) if self.path is None or os.path.isabs(p) else self.path / p
 
     # -- disk -------------------------------------------------------------------
     def _prepare_disk(self) -> None:
@@ -87,19 +104,40 @@ class Machine:
     # -- persistence ------------------------------------------------------------
     @classmethod
     def create(cls, path: Path, definition: MachineDef, *, force: bool = False) -> "Machine":
+        """Make a machine directory and boot it.
+
+        The new definition boots in memory first: a kernel that panics (or a
+        definition that cannot boot) leaves an existing machine untouched.
+        Plugin directories are copied in, so the image names no host path.
+        """
         path = Path(path)
         image = path / IMAGE_NAME
-        entries = [p for p in path.iterdir() if p.name != ".lock"] if path.exists() else []
+        keep = {".lock", ".boot.lock", ".sock", ".history"}
+        entries = [p for p in path.iterdir() if p.name not in keep] if path.exists() else []
         if entries:
             if not force:
                 raise MachineError(f"{path}: a machine already exists (use --force to replace it)")
             if not image.exists():
                 raise MachineError(f"{path}: not a kmodemu machine directory; not replacing it")
             cls._read_image(image)  # refuse to wipe something that is not ours
-            for p in entries:
-                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-        path.mkdir(parents=True, exist_ok=True)
-        machine = cls(definition, path)
+        if definition.root and not jn.inside(definition.root, path):
+            raise MachineError(f"{path}: a persistent machine keeps its disk in its directory "
+                               f"(root {definition.root!r} is outside it)")
+        cls(definition).close()  # boots or raises: nothing on disk changed yet
+        for p in entries:
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        own = MachineDef.from_dict(definition.to_dict())
+        own.module_path = []
+        for i, src in enumerate(definition.module_path):
+            if not os.path.isabs(src) and jn.inside(path / src, path):
+                own.module_path.append(src)
+                continue
+            rel = f"{PLUGINS_DIR}/{i}"
+            shutil.copytree(src, path / rel, ignore=shutil.ignore_patterns("__pycache__"),
+                            dirs_exist_ok=True)
+            own.module_path.append(rel)
+        machine = cls(own, path)
         machine.save()
         return machine
 
@@ -118,48 +156,102 @@ class Machine:
                                f"supported (this kmodemu reads version {IMAGE_VERSION})")
         if not isinstance(data.get("journal"), list) or not isinstance(data.get("definition"), dict):
             raise MachineError(f"{image}: damaged machine image (missing definition or journal)")
+        if not isinstance(data.get("powered_off", False), bool):
+            raise MachineError(f"{image}: damaged machine image (powered_off is not true or false)")
+        try:
+            data["journal"] = jn.check_journal(data["journal"])
+        except jn.JournalError as e:
+            raise MachineError(f"{image}: damaged machine image ({e})") from None
         return data
 
+    @staticmethod
+    def _check_paths(definition: MachineDef, path: Path, image: Path) -> None:
+        """An image names paths inside its directory only: anything else is not trusted."""
+        for p in [*definition.module_path, *([definition.root] if definition.root else [])]:
+            if os.path.isabs(p) or not jn.inside(path / p, path):
+                raise MachineError(f"{image}: untrusted machine image (path {p!r} is outside "
+                                   "the machine directory)")
+
     @classmethod
-    def open(cls, path: Path) -> "Machine":
-        """Resume a machine: boot its definition and replay its journal silently."""
+    def open(cls, path: Path, progress: Callable[[int, int], None] | None = None) -> "Machine":
+        """Resume a machine: boot its definition and replay its journal silently.
+
+        ``progress(done, total)`` is called after each replayed entry.
+        """
         path = Path(path)
-        data = cls._read_image(path / IMAGE_NAME)
+        image = path / IMAGE_NAME
+        data = cls._read_image(image)
         try:
             definition = MachineDef.from_dict(data["definition"])
         except (TypeError, ValueError) as e:
-            raise MachineError(f"{path / IMAGE_NAME}: damaged machine image ({e})") from None
+            raise MachineError(f"{image}: damaged machine image ({e})") from None
+        cls._check_paths(definition, path, image)
         machine = cls(definition, path)
         machine.powered_off = bool(data.get("powered_off", False))
         if machine.powered_off:
             return machine
-        for entry in data["journal"]:
+        total = len(data["journal"])
+        for i, entry in enumerate(data["journal"]):
             machine._replay(entry)
+            if progress is not None:
+                progress(i + 1, total)
         return machine
 
     def save(self) -> None:
-        """Write the image atomically (a crash leaves the old image intact)."""
+        """Write the image atomically (a crash or a full disk leaves the old image intact)."""
         if self.path is None:
             return
         data = {"format": IMAGE_FORMAT, "version": IMAGE_VERSION,
                 "definition": self.definition.to_dict(), "journal": self.journal,
                 "powered_off": self.powered_off}
+        text = json.dumps(data, indent=1) + "\n"
         fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".machine.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1)
-            f.write("\n")
-        os.replace(tmp, self.path / IMAGE_NAME)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path / IMAGE_NAME)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise MachineError(f"{self.path / IMAGE_NAME}: cannot save the machine: "
+                               f"{os.strerror(e.errno or errno.EIO)}") from None
 
     def reboot(self, *, cmdline: str | None = None) -> None:
-        """A fresh kernel from the definition (optionally a new command line); the disk stays."""
+        """A fresh kernel from the definition (optionally a new command line); the disk stays.
+
+        The new kernel boots before anything is saved: one that does not boot
+        leaves the machine as it was (its old kernel still running).
+        """
+        definition = MachineDef.from_dict(self.definition.to_dict())
         if cmdline is not None:
-            self.definition.cmdline = cmdline
+            definition.cmdline = cmdline
+        old = (self.definition, self.kernel)
+        self.definition = definition
+        try:
+            kernel = self._new_kernel()
+            self.kernel = kernel
+            self._prepare_disk()
+            kernel.boot()
+        except BaseException:
+            self.definition, self.kernel = old
+            raise
         self.journal = []
         self.powered_off = False
-        self.kernel = self._new_kernel()
-        self._prepare_disk()
         self.save()
-        self.kernel.boot()
+
+    @classmethod
+    def mark_powered_off(cls, path: Path) -> None:
+        """Power off a machine whose process is not running (no replay: the image says so)."""
+        path = Path(path)
+        data = cls._read_image(path / IMAGE_NAME)
+        definition = MachineDef.from_dict(data["definition"])
+        cls._check_paths(definition, path, path / IMAGE_NAME)
+        m = cls.__new__(cls)
+        m.path, m.definition, m.journal, m.powered_off = path, definition, [], True
+        m.save()
 
     def poweroff(self) -> None:
         """Forget the running kernel; the image remembers the machine is off."""
@@ -178,38 +270,132 @@ class Machine:
         """Run one console command; return its exit status.
 
         State-changing commands are journaled (failed ones too: a failed
-        command leaves the kernel as it was, but its log lines stay, as in
-        Linux) and the image is saved.
+        command leaves the kernel as it was, but its log lines and the time it
+        took stay, as in Linux) and the image is saved before this returns.
+        Usage errors, ``--help``, reads and internal errors change nothing and
+        are not journaled. Host files the command took are copied into the
+        machine directory and the journal points at the copies.
         """
-        from kmodemu.console import INTERNAL_ERROR, execute, is_readonly
-
         argv = [str(a) for a in argv]
         out = stdout if stdout is not None else sys.stdout
         err = stderr if stderr is not None else sys.stderr
-        by_effect = argv[:1] == ["modprobe"] and not is_readonly(argv)
+        readonly = is_readonly(argv)
+        by_effect = argv[:1] == ["modprobe"] and not readonly
         loader = self.kernel.modules
         loader.oplog = [] if by_effect else None
+        self._taken = {}
+        if journal and not readonly:
+            self._take_insmod_file(argv)
         try:
-            rc = execute(self, argv, out, err)
+            rc, changed = execute_command(self, argv, out, err)
         finally:
             ops, loader.oplog = loader.oplog, None
-        if journal and argv and rc != INTERNAL_ERROR and not is_readonly(argv):
-            # modprobe depends on config files the user may edit later: keep what it did
-            self.journal.append({"argv": argv, "ops": ops} if by_effect else argv)
+        taken, self._taken = self._taken, {}
+        if (journal and argv and changed and rc != INTERNAL_ERROR
+                and not (self.path is not None and jn.writes_outside(argv, self.path))):
+            entry: jn.Entry = argv
+            if by_effect:
+                entry = {"argv": argv, "ops": [self._own_op(op) for op in ops or []]}
+            elif taken:
+                entry = {"argv": argv, "files": taken}
+            self.journal.append(entry)
             if save:
-                self.save()
+                try:
+                    self.save()
+                except MachineError:
+                    self.journal.pop()
+                    raise
         return rc
 
-    def _replay(self, entry) -> None:
+    # -- what commands take from the host -------------------------------------------
+    def read_host(self, path: str, limit: int) -> bytes:
+        """A host file's first ``limit`` bytes; persistent machines keep a copy for replay."""
+        if self._replay_files is not None:
+            blob = self._replay_files.get(path)
+            if blob is None or self.path is None:
+                raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+            with open(self.path / blob, "rb") as f:
+                return f.read(limit)
+        with open(path, "rb") as f:
+            data = f.read(limit)
+        if self.path is not None:
+            self._taken[path] = jn.store_blob(self.path, path, data)
+        return data
+
+    def _take_insmod_file(self, argv: list[str]) -> None:
+        if argv[0] != "insmod" or self.path is None or self._replay_files is not None:
+            return
+        i = jn.insmod_file_index(argv)
+        if i is None or not os.path.isfile(argv[i]) or jn.inside(argv[i], self.path):
+            return
+        try:
+            with open(argv[i], "rb") as f:
+                data = f.read()
+        except OSError:
+            return  # insmod itself reports it
+        self._taken[argv[i]] = jn.store_blob(self.path, argv[i], data)
+
+    def _own_op(self, op: list) -> list:
+        """A modprobe load names its file relative to the machine (a copy if it was the host's)."""
+        if op[0] != "load" or "path" not in op[1] or self.path is None:
+            return op
+        src = op[1]["path"]
+        if jn.inside(src, self.path):
+            rel = os.path.relpath(os.path.realpath(src), os.path.realpath(self.path))
+        else:
+            try:
+                with open(src, "rb") as f:
+                    rel = jn.store_blob(self.path, src, f.read())
+            except OSError:
+                return op
+        return [op[0], {"path": rel}, op[2]]
+
+    def pass_wall_time(self, ns: int) -> None:
+        """Let wall time that passed reach the virtual clock (``--clock real``), journaled."""
+        if ns <= 0:
+            return
+        self.kernel.clock.advance(ns)
+        self.journal.append({"clock": ns})
+        self.save()
+
+    def _replay(self, entry: jn.Entry) -> None:
         """Redo one journal entry, output discarded."""
-        if isinstance(entry, dict):
+        if isinstance(entry, dict) and "clock" in entry:
+            self.kernel.clock.advance(entry["clock"])
+            self.journal.append(entry)
+            return
+        if isinstance(entry, dict) and "ops" in entry:
             for op in entry["ops"]:
+                if op[0] == "load" and "path" in op[1] and self.path is not None:
+                    p = op[1]["path"]
+                    full = p if os.path.isabs(p) else str(self.path / p)
+                    if not jn.inside(full, self.path):
+                        raise MachineError(f"{self.path / IMAGE_NAME}: untrusted machine image "
+                                           f"(module {p!r} is outside the machine directory)")
+                    op = [op[0], {"path": full}, op[2]]
                 self.kernel.modules.replay(op)
             self.kernel.clock.advance_us(10_000)  # what the console charges a command
             self.journal.append(entry)
             return
         sink = io.StringIO()
-        self.run(entry, stdout=sink, stderr=sink, journal=True, save=False)
+        if isinstance(entry, dict):
+            argv, files = list(entry["argv"]), dict(entry.get("files", {}))
+            if argv[0] == "insmod" and self.path is not None:
+                argv = [str(self.path / files[w]) if w in files else w for w in argv]
+            self._replay_files = files
+            try:
+                self.run(argv, stdout=sink, stderr=sink, journal=False)
+            finally:
+                self._replay_files = None
+            self.journal.append(entry)
+            return
+        if self.path is not None and jn.writes_outside(entry, self.path):
+            return  # an old image's depmod -b HOSTDIR: replay never writes outside
+        self._replay_files = {}
+        try:
+            self.run(entry, stdout=sink, stderr=sink, journal=True, save=False)
+        finally:
+            self._replay_files = None
 
     def capture(self, argv: Sequence[str]) -> tuple[int, str, str]:
         """Run a command and return (status, stdout, stderr) — for tests and scenarios."""

@@ -12,14 +12,13 @@ import json
 import os
 import re
 import sys
-from typing import IO, TYPE_CHECKING, Sequence
+from typing import IO, Sequence
 
 import click
 
+from kmodemu.console.mm import COMMANDS as MM_COMMANDS
+from kmodemu.console.context import ConsoleMachine, machine_of
 from kmodemu.errors import KernelError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from kmodemu.machine import Machine
 
 #: exit status of a command that hit a bug (sysexits' EX_SOFTWARE); never journaled
 INTERNAL_ERROR = 70
@@ -31,7 +30,10 @@ READONLY = {"lsmod", "modinfo", "dmesg", "cat", "ls", "uname", "help", "free", "
 
 
 def is_readonly(argv: Sequence[str]) -> bool:
+    """True when the command cannot change the machine (never journaled)."""
     if not argv:
+        return True
+    if "--help" in argv[1:] or (argv[0] not in KMOD_TOOLS and "-h" in argv[1:]):
         return True
     if argv[0] == "dmesg":
         return not any(a in ("-c", "-C", "--clear", "--read-clear") for a in argv[1:])
@@ -45,10 +47,6 @@ def is_readonly(argv: Sequence[str]) -> bool:
 @click.pass_context
 def console(ctx: click.Context) -> None:
     """Commands of an emulated machine."""
-
-
-def machine_of(ctx: click.Context) -> "Machine":
-    return ctx.find_root().obj
 
 
 def _kmod_tool(name: str) -> click.Command:
@@ -71,7 +69,7 @@ def _kmod_tool(name: str) -> click.Command:
     return tool
 
 
-def _lsmod_json(m: "Machine", args: Sequence[str]) -> int:
+def _lsmod_json(m: ConsoleMachine, args: Sequence[str]) -> int:
     """``lsmod --json``: the same facts as lsmod, as a JSON list (a kmodemu extension)."""
     if list(args) != ["--json"]:
         click.echo("lsmod: --json takes no other arguments", err=True)
@@ -221,25 +219,27 @@ def sleep(ctx, durations) -> None:
     machine_of(ctx).kernel.clock.advance(int(round(total * 1e9)))
 
 
-def _add_optional_commands() -> None:
-    """Commands of the memory model, when it is present."""
-    try:
-        from kmodemu.mm.commands import COMMANDS
-    except ImportError:
-        return
-    for cmd in COMMANDS:
-        console.add_command(cmd)
-        if getattr(cmd, "readonly", False):
-            READONLY.add(cmd.name)
+for _cmd in MM_COMMANDS:  # the memory model's tools
+    console.add_command(_cmd)
+    if getattr(_cmd, "readonly", False):
+        READONLY.add(_cmd.name)
 
 
-_add_optional_commands()
-
-
-def execute(machine: "Machine", argv: Sequence[str], out: IO[str], err: IO[str]) -> int:
+def execute(machine: ConsoleMachine, argv: Sequence[str], out: IO[str], err: IO[str]) -> int:
     """Run one console command line on ``machine``; return its exit status."""
+    return execute_command(machine, argv, out, err)[0]
+
+
+def execute_command(machine: ConsoleMachine, argv: Sequence[str], out: IO[str],
+                    err: IO[str]) -> tuple[int, bool]:
+    """Run one console command line; return (exit status, whether it may have changed the machine).
+
+    A usage error (click's exit 2) is refused before the command runs, so it
+    changes nothing, not even the clock: callers do not journal it.
+    """
     if not argv:
-        return 0
+        return 0, False
+    changed = not is_readonly(argv)
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             result = console.main(args=list(argv), prog_name="kmodemu", obj=machine,
@@ -247,6 +247,9 @@ def execute(machine: "Machine", argv: Sequence[str], out: IO[str], err: IO[str])
             rc = result if isinstance(result, int) else 0
         except click.exceptions.Exit as e:
             rc = e.exit_code
+        except click.UsageError as e:
+            e.show(file=err)
+            rc, changed = e.exit_code, False
         except click.ClickException as e:
             e.show(file=err)
             rc = e.exit_code
@@ -260,7 +263,7 @@ def execute(machine: "Machine", argv: Sequence[str], out: IO[str], err: IO[str])
                 raise
             click.echo(f"kmodemu: {argv[0]}: internal error: {type(e).__name__}: {e} "
                        "(KMODEMU_DEBUG=1 shows the traceback)", err=True)
-            rc = INTERNAL_ERROR
-        if not is_readonly(argv):
+            rc, changed = INTERNAL_ERROR, False
+        if changed:
             machine.kernel.clock.advance_us(10_000)
-    return rc or 0
+    return rc or 0, changed

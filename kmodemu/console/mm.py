@@ -14,6 +14,7 @@ import sys
 
 import click
 
+from kmodemu.console.context import machine_of, read_host
 from kmodemu.errors import KernelError
 from kmodemu.kernel.profiles import memparse
 from kmodemu.mm.corpus import Content, parse_content
@@ -30,7 +31,6 @@ SWAPOFF_EX_FAILURE = 4
 
 
 def _mm(ctx: click.Context):
-    from kmodemu.console import machine_of
     mm = machine_of(ctx).kernel.mm
     if mm is None:
         raise click.ClickException("this kernel has no memory model")
@@ -295,8 +295,7 @@ def _content(ctx: click.Context, spec: str, size: int, seed: int | None) -> Cont
     if host is None:
         return Content(mm.corpus, kind, seed)
     try:
-        with open(host, "rb") as f:
-            data = f.read(size)
+        data = read_host(ctx, host, size)
     except OSError as e:
         raise click.BadParameter(f"{host}: {e.strerror}", param_hint="--content") from None
     return Content(mm.corpus, "host", seed, data)
