@@ -22,6 +22,7 @@ from kmodemu.kernel.printk import KERN_EMERG, KERN_INFO, KERN_NOTICE, KERN_WARNI
 from kmodemu.kernel.profiles import DEFAULT_PROFILE, get_profile, memparse
 from kmodemu.kernel.taint import Taint
 from kmodemu.kernel.vfs import PseudoFS
+from kmodemu.trust import HostPolicy
 from kmodemu.modules.declaration import ModuleDecl
 from kmodemu.modules.loader import ModuleContext, ModuleLoader, module_name
 
@@ -69,6 +70,8 @@ class Kernel:
         self.modprobe_path = "/sbin/modprobe"
         #: set by ``kmodemu.kmod.attach``: runs modprobe for ``request_module``
         self.usermodehelper_modprobe: Callable[[list[str]], int] | None = None
+        #: what this machine may take from the host (set by the machine; see kmodemu.trust)
+        self.host_policy = HostPolicy()
         self.mm: Any = None
         self.cleancache: Any = None
         self.frontswap: Any = None

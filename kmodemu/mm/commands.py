@@ -19,6 +19,7 @@ from kmodemu.kernel.profiles import memparse
 from kmodemu.mm.corpus import Content, parse_content
 from kmodemu.mm.filesystem import format_uuid
 from kmodemu.mm.page import PAGE_SIZE
+from kmodemu.trust import policy_of
 from kmodemu.mm.workload import (ANON_PATTERNS, MAX_ROUNDS, PATTERNS, WorkloadSpec, parse_duration,
                                  run_workload)
 
@@ -295,7 +296,7 @@ def _content(ctx: click.Context, spec: str, size: int, seed: int | None) -> Cont
     if host is None:
         return Content(mm.corpus, kind, seed)
     try:
-        with open(host, "rb") as f:
+        with open(policy_of(mm.kernel).host_file(host), "rb") as f:
             data = f.read(size)
     except OSError as e:
         raise click.BadParameter(f"{host}: {e.strerror}", param_hint="--content") from None
