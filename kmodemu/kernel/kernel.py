@@ -32,6 +32,9 @@ if TYPE_CHECKING:  # pragma: no cover
 INITCALL_LEVELS = ("early", "core", "postcore", "arch", "subsys", "fs", "device", "late")
 DEFAULT_MEM = 256 << 20
 MIN_MEM = 16 << 20
+COMMAND_LINE_SIZE = 2048
+#: x86-64 in 3.10 addresses 2^46 bytes of physical memory (MAX_PHYSMEM_BITS): 64 TiB
+MAX_MEM = 1 << 46
 MODULE_NAME_LEN = 56
 
 
@@ -49,7 +52,9 @@ class Kernel:
                  seed: int = 0):
         self.profile = get_profile(profile)
         self.release = release or self.profile.release
-        self.saved_command_line = cmdline
+        # strlcpy into boot_command_line[COMMAND_LINE_SIZE] (2048 on x86)
+        self.saved_command_line = cmdline.encode("utf-8", "surrogateescape")[:COMMAND_LINE_SIZE - 1].decode(
+            "utf-8", "surrogateescape")
         self.seed = seed
         self.rng = random.Random(seed)
         self.clock = VirtualClock()
@@ -142,6 +147,8 @@ class Kernel:
             try:
                 size = memparse(value)
             except ValueError:
+                return -errno.EINVAL
+            if size == 0 or size > MAX_MEM:  # parse_memopt: 0 is -EINVAL; past the physmem limit too
                 return -errno.EINVAL
             self.mem_bytes = max(size, MIN_MEM)
             return 0

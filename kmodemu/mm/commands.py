@@ -136,6 +136,8 @@ def mkswap_cmd(ctx, device, size):
             _fail(ctx, f"mkswap: cannot open {device}: No such file or directory", 1)
         elif e.errno == errno.EBUSY:
             _fail(ctx, f"mkswap: {device}: cannot open {device}: Device or resource busy", 1)
+        elif e.errno == errno.ENOSPC:
+            _fail(ctx, f"mkswap: error: {e.message}", 1)
         else:
             _fail(ctx, "mkswap: error: swap area needs to be at least 40 KiB", 1)
         return
