@@ -18,6 +18,7 @@ import pluggy
 from kmodemu import hookspecs
 from kmodemu.errors import KernelError
 from kmodemu.kernel.clock import VirtualClock
+from kmodemu.kernel.fault_inject import FaultInjection
 from kmodemu.kernel.printk import KERN_EMERG, KERN_INFO, KERN_NOTICE, KERN_WARNING, LogBuffer
 from kmodemu.kernel.profiles import DEFAULT_PROFILE, get_profile, memparse
 from kmodemu.kernel.taint import Taint
@@ -61,6 +62,7 @@ class Kernel:
         self.log = LogBuffer(self.clock)
         self.taint = Taint()
         self.vfs = PseudoFS()
+        self.faults = FaultInjection(self, seed)
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.hook = self.pm.hook
@@ -214,6 +216,7 @@ class Kernel:
 
         setup = list(self._core_setup())
         early = dict(self._core_early())
+        early.update(self.faults.boot_params())
         for mod in builtins:
             for bp in mod.decl.boot_params:
                 if bp.early:
