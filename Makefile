@@ -20,7 +20,13 @@ test: setup
 # Long runs, not part of `make test`: many more hypothesis examples and longer
 # stateful runs of the frontends (MM_EXAMPLES), plus every benchmark.
 soak: setup
-	MM_EXAMPLES=1000 $(BIN)/python -m pytest -n auto -q --hypothesis-profile=soak
+	KMODEMU_SOAK=1 MM_EXAMPLES=1000 STACK_STEPS=2000 $(BIN)/python -m pytest -n auto -q --hypothesis-profile=soak
+
+# Fuzz every parser an outsider can feed (tests/fuzz): FUZZ_EXAMPLES inputs per target,
+# each bounded by FUZZ_INPUT_SECONDS. Override: make fuzz FUZZ_EXAMPLES=1000000
+FUZZ_EXAMPLES ?= 100000
+fuzz: setup
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_INPUT_SECONDS=5 $(BIN)/python -m pytest -n auto -q tests/fuzz
 
 bench: setup
 	$(BIN)/python benchmarks/bench_hotpath.py
@@ -28,4 +34,4 @@ bench: setup
 	$(BIN)/python benchmarks/bench_cli.py
 	$(BIN)/python benchmarks/bench_kmod.py
 
-.PHONY: setup demo test soak bench
+.PHONY: setup demo test soak bench fuzz

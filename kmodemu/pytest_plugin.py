@@ -79,7 +79,8 @@ class ScenarioItem(pytest.Item):
     def runtest(self):
         from kmodemu.scenario import FAIL, SKIP, record, run_scenario
 
-        result = run_scenario(self.scenario)
+        # the person running pytest chose its rootdir: scenarios may reach within it
+        result = run_scenario(self.scenario, trust_root=self.config.rootpath)
         if result.status == SKIP:
             pytest.skip(result.reason or "skipped")
         if result.status == FAIL and self.config.getoption("kmodemu_record", False):

@@ -23,7 +23,7 @@ def test_library_is_not_empty():
 def test_scenario(path):
     scn = load(path)
     assert scn.lines[0].startswith("#"), "a library scenario opens with a comment saying what it shows"
-    result = run_scenario(scn)
+    result = run_scenario(scn, trust_root=LIBRARY.parent)
     assert result.status == PASS, f"{result.reason}\n{result.diff}"
 
 

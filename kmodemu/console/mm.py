@@ -20,6 +20,7 @@ from kmodemu.kernel.profiles import memparse
 from kmodemu.mm.corpus import Content, parse_content
 from kmodemu.mm.filesystem import format_uuid
 from kmodemu.mm.page import PAGE_SIZE
+from kmodemu.trust import policy_of
 from kmodemu.mm.workload import (ANON_PATTERNS, MAX_ROUNDS, PATTERNS, WorkloadSpec, parse_duration,
                                  run_workload)
 
@@ -135,6 +136,8 @@ def mkswap_cmd(ctx, device, size):
             _fail(ctx, f"mkswap: cannot open {device}: No such file or directory", 1)
         elif e.errno == errno.EBUSY:
             _fail(ctx, f"mkswap: {device}: cannot open {device}: Device or resource busy", 1)
+        elif e.errno == errno.ENOSPC:
+            _fail(ctx, f"mkswap: error: {e.message}", 1)
         else:
             _fail(ctx, "mkswap: error: swap area needs to be at least 40 KiB", 1)
         return
@@ -295,7 +298,7 @@ def _content(ctx: click.Context, spec: str, size: int, seed: int | None) -> Cont
     if host is None:
         return Content(mm.corpus, kind, seed)
     try:
-        data = read_host(ctx, host, size)
+        data = read_host(ctx, policy_of(mm.kernel).host_file(host), size)
     except OSError as e:
         raise click.BadParameter(f"{host}: {e.strerror}", param_hint="--content") from None
     return Content(mm.corpus, "host", seed, data)

@@ -18,10 +18,12 @@ import pluggy
 from kmodemu import hookspecs
 from kmodemu.errors import KernelError
 from kmodemu.kernel.clock import VirtualClock
+from kmodemu.kernel.fault_inject import FaultInjection
 from kmodemu.kernel.printk import KERN_EMERG, KERN_INFO, KERN_NOTICE, KERN_WARNING, LogBuffer
 from kmodemu.kernel.profiles import DEFAULT_PROFILE, get_profile, memparse
 from kmodemu.kernel.taint import Taint
 from kmodemu.kernel.vfs import PseudoFS
+from kmodemu.trust import HostPolicy
 from kmodemu.modules.declaration import ModuleDecl
 from kmodemu.modules.loader import ModuleContext, ModuleLoader, module_name
 
@@ -31,6 +33,9 @@ if TYPE_CHECKING:  # pragma: no cover
 INITCALL_LEVELS = ("early", "core", "postcore", "arch", "subsys", "fs", "device", "late")
 DEFAULT_MEM = 256 << 20
 MIN_MEM = 16 << 20
+COMMAND_LINE_SIZE = 2048
+#: x86-64 in 3.10 addresses 2^46 bytes of physical memory (MAX_PHYSMEM_BITS): 64 TiB
+MAX_MEM = 1 << 46
 MODULE_NAME_LEN = 56
 
 
@@ -48,13 +53,16 @@ class Kernel:
                  seed: int = 0):
         self.profile = get_profile(profile)
         self.release = release or self.profile.release
-        self.saved_command_line = cmdline
+        # strlcpy into boot_command_line[COMMAND_LINE_SIZE] (2048 on x86)
+        self.saved_command_line = cmdline.encode("utf-8", "surrogateescape")[:COMMAND_LINE_SIZE - 1].decode(
+            "utf-8", "surrogateescape")
         self.seed = seed
         self.rng = random.Random(seed)
         self.clock = VirtualClock()
         self.log = LogBuffer(self.clock)
         self.taint = Taint()
         self.vfs = PseudoFS()
+        self.faults = FaultInjection(self, seed)
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.hook = self.pm.hook
@@ -69,6 +77,8 @@ class Kernel:
         self.modprobe_path = "/sbin/modprobe"
         #: set by ``kmodemu.kmod.attach``: runs modprobe for ``request_module``
         self.usermodehelper_modprobe: Callable[[list[str]], int] | None = None
+        #: what this machine may take from the host (set by the machine; see kmodemu.trust)
+        self.host_policy = HostPolicy()
         self.mm: Any = None
         self.cleancache: Any = None
         self.frontswap: Any = None
@@ -140,6 +150,8 @@ class Kernel:
                 size = memparse(value)
             except ValueError:
                 return -errno.EINVAL
+            if size == 0 or size > MAX_MEM:  # parse_memopt: 0 is -EINVAL; past the physmem limit too
+                return -errno.EINVAL
             self.mem_bytes = max(size, MIN_MEM)
             return 0
 
@@ -204,6 +216,7 @@ class Kernel:
 
         setup = list(self._core_setup())
         early = dict(self._core_early())
+        early.update(self.faults.boot_params())
         for mod in builtins:
             for bp in mod.decl.boot_params:
                 if bp.early:

@@ -30,6 +30,10 @@ class LogRecord:
         return f"{prefix}{stamp}{self.text}"
 
 
+#: 1024 - PREFIX_MAX: the longest record text printk keeps, with its NUL (kernel/printk.c, 3.10)
+LOG_LINE_MAX = 1024 - 32
+
+
 class LogBuffer:
     """The printk ring buffer: oldest records drop when ``size`` bytes are exceeded."""
 
@@ -43,6 +47,9 @@ class LogBuffer:
 
     def printk(self, text: str, level: int = KERN_INFO) -> None:
         for line in text.split("\n"):
+            if len(line) > LOG_LINE_MAX - 1:  # vscnprintf into textbuf[LOG_LINE_MAX] (3.10)
+                line = line.encode("utf-8", "surrogateescape")[:LOG_LINE_MAX - 1].decode(
+                    "utf-8", "ignore")
             rec = LogRecord(self._seq, self.clock.ns, level, line)
             self._seq += 1
             self._records.append(rec)

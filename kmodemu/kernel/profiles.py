@@ -41,4 +41,4 @@ def memparse(text: str) -> int:
     num, suffix = m.groups()
     value = int(num, 0) if not (num.startswith("0") and len(num) > 1 and num[1] not in "xX") else int(num, 8)
     shift = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}[suffix.lower()]
-    return value << shift
+    return (value << shift) & ((1 << 64) - 1)  # simple_strtoull and the shift wrap at 64 bits

@@ -9,10 +9,13 @@ and machine paths otherwise.
 from __future__ import annotations
 
 import os
+import posixpath
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+
+from kmodemu.trust import policy_of
 
 
 @dataclass
@@ -24,15 +27,23 @@ class ToolContext:
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
     env: dict[str, str] = field(default_factory=dict)
+    #: how many install/remove shells this tool runs inside (bounds a line that modprobes itself)
+    sh_depth: int = 0
 
     def machine_path(self, path: str) -> str:
-        """The host file behind a machine path."""
+        """The host file behind a machine path (``..`` stops at the machine's ``/``)."""
         if not os.path.isabs(path):
             return path
-        return os.path.join(str(self.root), path.lstrip("/"))
+        return os.path.join(str(self.root), posixpath.normpath(path).lstrip("/"))
 
     def user_path(self, path: str) -> str:
-        """The host file behind a path typed by the user."""
+        """The host file behind a path typed by the user.
+
+        A confined machine (a scenario: see kmodemu.trust) sees only its own
+        disk: every path, relative ones from ``/``, is a machine path.
+        """
+        if policy_of(self.kernel).host_root is not None:
+            return self.machine_path(posixpath.join("/", path))
         if os.path.exists(path):
             return path
         return self.machine_path(path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import lzma
+import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,23 +47,43 @@ class ElfInfo:
     size: int = 0
 
 
+#: the largest module image read or decompressed (a bound for /dev/zero and decompression bombs)
+MAX_MODULE_BYTES = 64 << 20
+
+
 def load_bytes(path: str | Path) -> bytes:
-    """The module image, decompressed; OSError when the file cannot be read."""
+    """The module image, decompressed; OSError when the file cannot be read.
+
+    Reading and decompression stop at MAX_MODULE_BYTES: a larger image is
+    EFBIG (Linux would exhaust vmalloc space long before a real module got there).
+    """
     p = str(path)
     with open(p, "rb") as fh:
-        data = fh.read()
+        data = fh.read(MAX_MODULE_BYTES + 1)
+    _bound(p, data)
     try:
         if p.endswith(".xz"):
-            return lzma.decompress(data)
-        if p.endswith(".zst"):
+            data = lzma.LZMADecompressor().decompress(data, max_length=MAX_MODULE_BYTES + 1)
+        elif p.endswith(".zst"):
+            import io
+
             import zstandard
-            return zstandard.ZstdDecompressor().decompressobj().decompress(data)
-        if p.endswith(".gz"):
-            import gzip
-            return gzip.decompress(data)
+            data = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)).read(
+                MAX_MODULE_BYTES + 1)
+        elif p.endswith(".gz"):
+            import zlib
+            data = zlib.decompressobj(wbits=31).decompress(data, MAX_MODULE_BYTES + 1)
+        else:
+            return data
     except Exception as exc:  # corrupt archive: not a module
         raise KernelError(errno.ENOEXEC, f"{p}: cannot decompress") from exc
+    _bound(p, data)
     return data
+
+
+def _bound(path: str, data: bytes) -> None:
+    if len(data) > MAX_MODULE_BYTES:
+        raise OSError(errno.EFBIG, os.strerror(errno.EFBIG), path)
 
 
 def _strings(blob: bytes) -> list[str]:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import errno
 import os
+from typing import TextIO
 
 from kmodemu.errors import strerror
+from kmodemu.trust import policy_of
 
 from . import log as L
 from .context import ToolContext
 from .getopt import NO, REQUIRED, GetoptError, LongOpt, getopt_long
 from .kernelops import delete_module, insert_file
 from .library import KModule, Library
+from . import sh
 from .shell import replay, run_command
 
 VERSION_TEXT = "kmod version 30\n+ZSTD +XZ -ZLIB +LIBCRYPTO -EXPERIMENTAL\n"
@@ -169,19 +172,29 @@ class Modprobe:
         self.child_env["MODPROBE_OPTIONS"] = value if old is None else f"{old} {value}"
 
     def run_shell(self, mod: KModule, kind: str, cmd: str) -> int:
-        """system(cmd) with MODPROBE_MODULE set; nested tools replayed after."""
+        """system(cmd) with MODPROBE_MODULE set: the emulated sh, or the host's when opted in."""
         env = dict(self.child_env)
         env["MODPROBE_MODULE"] = mod.name
-        res = run_command(cmd, env)
-        self.out.write(res.stdout)
-        self.tool.stderr.write(res.stderr)
         from . import TOOLS
+        tool = self.tool
 
-        def run_tool(name: str, argv: list[str], e: dict[str, str]) -> int:
-            sub = type(self.tool)(kernel=self.tool.kernel, root=self.tool.root,
-                                  stdout=self.tool.stdout, stderr=self.tool.stderr, env=e)
+        def run_tool(name: str, argv: list[str], e: dict[str, str], out: TextIO = tool.stdout,
+                     err: TextIO = tool.stderr) -> int:
+            sub = ToolContext(kernel=tool.kernel, root=tool.root, stdout=out, stderr=err, env=e,
+                              sh_depth=tool.sh_depth + 1)
             return TOOLS[name](argv, sub)
 
+        if not policy_of(tool.kernel).host_shell:
+            status, stdout, stderr = sh.run(cmd, sh.machine_env(env), run_tool, tool.sh_depth)
+            self.out.write(stdout)
+            tool.stderr.write(stderr)
+            return status
+        res = run_command(cmd, env)
+        self.out.write(res.stdout)
+        tool.stderr.write(res.stderr)
+        if tool.sh_depth + 1 >= sh.MAX_DEPTH and res.requests:
+            tool.stderr.write("sh: 1: Cannot fork\n")
+            return 2
         replay(res.requests, run_tool, self.child_env)
         return res.status
 

@@ -34,9 +34,15 @@ class MachineDef:
 
     def validate(self) -> "MachineDef":
         get_profile(self.profile)
-        memparse(self.mem)
+        size = memparse(self.mem)
         if self.clock not in CLOCKS:
             raise ValueError(f"unknown clock {self.clock!r} (virtual or real)")
+        from kmodemu.kernel.kernel import MAX_MEM, MIN_MEM
+        if size < MIN_MEM:
+            raise ValueError(f"mem {self.mem}: below the {MIN_MEM >> 20}M a kmodemu kernel needs to boot")
+        if size > MAX_MEM:
+            raise ValueError(f"mem {self.mem}: above the {MAX_MEM >> 40}T an x86-64 kernel addresses "
+                             "(MAX_PHYSMEM_BITS 46)")
         return self
 
     @property

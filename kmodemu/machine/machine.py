@@ -31,6 +31,7 @@ from kmodemu.machine import protocol as proto
 from kmodemu.machine.definition import MachineDef
 from kmodemu.machine.guests import GuestRegistry
 from kmodemu.modules.discovery import ModuleRegistry
+from kmodemu.trust import HostPolicy
 
 IMAGE_FORMAT = "kmodemu-machine"
 IMAGE_VERSION = 1
@@ -69,14 +70,18 @@ class Machine:
             self._tmp = tempfile.TemporaryDirectory(prefix="kmodemu-root-")
             self.root = Path(self._tmp.name)
         self.registry = ModuleRegistry([self._local(p) for p in definition.module_path])
+        #: the host reach the person running granted (run-time only, never saved in the image)
+        self.policy = HostPolicy()
         self.kernel = self._new_kernel()
         self._prepare_disk()
         self.kernel.boot()
 
     def _new_kernel(self) -> Kernel:
         d = self.definition
-        return Kernel(cmdline=d.cmdline, profile=d.profile, release=d.release, mem=d.mem_bytes,
-                      registry=self.registry, builtin=d.builtin, seed=d.seed)
+        kernel = Kernel(cmdline=d.cmdline, profile=d.profile, release=d.release, mem=d.mem_bytes,
+                        registry=self.registry, builtin=d.builtin, seed=d.seed)
+        kernel.host_policy = self.policy
+        return kernel
 
     def _local(self, p: str) -> Path:
         """A path of the definition: relative ones are inside the machine directory."""

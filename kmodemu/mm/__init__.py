@@ -37,6 +37,7 @@ def attach(kernel: "Kernel") -> None:
     kernel.cleancache = cc
     kernel.frontswap = fs
     kernel.mm = MemoryManager(kernel, cc, fs)
+    kernel.mm.frames.fault = kernel.faults.fail_page_alloc
     kernel.debugfs_counters("cleancache", cc.counters)
     kernel.debugfs_counters("frontswap", fs.counters)
     exports = {

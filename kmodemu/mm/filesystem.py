@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from kmodemu.errors import KernelError
+from kmodemu.mm.limits import check_path, check_size
 from kmodemu.mm.cleancache import FILEKEY_SIZE, ino_filekey
 from kmodemu.mm.corpus import Content
 from kmodemu.mm.page import PAGE_SIZE
@@ -186,6 +187,7 @@ class Filesystems:
     # -- lookup ---------------------------------------------------------------------
     def resolve(self, path: str) -> tuple[Superblock, str]:
         """The mount holding ``path`` and the path inside it."""
+        check_path(path)
         path = abspath(path)
         best = self.root
         for sb in self.mounts:
@@ -208,12 +210,10 @@ class Filesystems:
             raise KernelError(errno.EEXIST)
         if rel in dev.files:
             raise KernelError(errno.EEXIST)
-        parent = posixpath.dirname(rel)
-        if parent not in dev.dirs:
-            if not parents:
-                raise KernelError(errno.ENOENT)
-            self.mkdir(posixpath.join(sb.mountpoint, parent.lstrip("/")), parents=True)
-        dev.dirs.add(rel)
+        missing = _missing_dirs(dev, rel)
+        if len(missing) > 1 and not parents:
+            raise KernelError(errno.ENOENT)
+        dev.dirs.update(missing)
 
     def lookup(self, path: str) -> Inode:
         sb, rel = self.resolve(path)
@@ -239,9 +239,10 @@ class Filesystems:
         dev = sb.device
         if rel in dev.dirs:
             raise KernelError(errno.EISDIR)
-        if posixpath.dirname(rel) not in dev.dirs:
-            self.mkdir(posixpath.join(sb.mountpoint, posixpath.dirname(rel).lstrip("/")),
-                       parents=True)
+        missing = _missing_dirs(dev, posixpath.dirname(rel))
+        others = sum(i.size for r, i in dev.files.items() if r != rel)
+        check_size(sb.fstype.name, sb.fstype.in_ram, size, others, self.mm.kernel.mem_bytes)
+        dev.dirs.update(missing)
         if rel in dev.files:
             self.unlink(path)
         gen = self.mm.kernel.rng.getrandbits(32)
@@ -264,6 +265,9 @@ class Filesystems:
 
     def truncate(self, path: str, size: int) -> None:
         inode = self.lookup(path)
+        sb, rel = self.resolve(path)
+        others = sum(i.size for r, i in sb.device.files.items() if r != rel)
+        check_size(sb.fstype.name, sb.fstype.in_ram, size, others, self.mm.kernel.mem_bytes)
         self.mm.pagecache.truncate(inode, size)
 
     # -- mount ----------------------------------------------------------------------
@@ -353,5 +357,22 @@ class Filesystems:
         return sb
 
     def proc_mounts(self) -> str:
-        return "".join(f"{sb.source} {sb.mountpoint} {sb.fstype.name} {sb.options} 0 0\n"
-                       for sb in self.mounts)
+        return "".join(f"{_mangle(sb.source)} {_mangle(sb.mountpoint)} {sb.fstype.name} "
+                       f"{_mangle(sb.options)} 0 0\n" for sb in self.mounts)
+
+
+def _mangle(text: str) -> str:
+    """``mangle()`` of fs/proc_namespace.c: space, tab, newline and backslash as octal escapes."""
+    return "".join(f"\\{ord(c):03o}" if c in " \t\n\\" else c for c in text)
+
+
+def _missing_dirs(dev: BlockDevice, rel: str) -> list[str]:
+    """The directories ``rel`` needs that do not exist yet (outermost first); ENOTDIR on a file."""
+    missing: list[str] = []
+    d = rel
+    while d not in dev.dirs:
+        if d in dev.files:
+            raise KernelError(errno.ENOTDIR)
+        missing.append(d)
+        d = posixpath.dirname(d)
+    return missing[::-1]

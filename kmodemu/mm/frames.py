@@ -8,6 +8,7 @@ frames the page cache no longer has — as zbud pages do in Linux.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from kmodemu.mm.page import PAGE_SHIFT
 
@@ -28,58 +29,75 @@ class Frames:
     ``alloc()``/``free(pfn)`` is the backend API (``kernel.mm.frames``): an
     allocation that would take the pool below the min watermark fails at once
     with ``None`` and never enters reclaim, like zcache's no-retry GFP mask.
+
+    Host memory is in proportion to the frames *used*, not to the RAM declared
+    (``mem=1T`` costs nothing until pages are touched): frames never handed out
+    are a counter (``_next``), freed ones a stack, and the kind of a frame in use
+    lives in a dict. The order is that of one descending free list popped from
+    its end: lowest never-used pfn first, then the last freed.
+
+    ``fault`` (optional) is consulted on every backend ``alloc()``: a
+    fail_page_alloc-style injector (``kmodemu.kernel.fault_inject``).
     """
 
-    __slots__ = ("total", "wmark_min", "wmark_low", "wmark_high", "_free", "used",
-                 "failed_allocs", "_kinds")
+    __slots__ = ("total", "wmark_min", "wmark_low", "wmark_high", "_freed", "_next", "used",
+                 "failed_allocs", "_kinds", "fault")
 
     def __init__(self, total: int, reserved: int):
         self.total = total
         self.wmark_min = min_free_pages(total)
         self.wmark_low = self.wmark_min + self.wmark_min // 4
         self.wmark_high = self.wmark_min + self.wmark_min // 2
-        # pop() hands out the lowest pfn first
-        self._free = list(range(total - 1, reserved - 1, -1))
+        self._freed: list[int] = []
+        self._next = reserved
         self.used = {k: 0 for k in KINDS}
         self.used["kernel"] = reserved
-        self._kinds = bytearray(b"\xff" * total)  # kind index per pfn; 0xff = free
-        self._kinds[:reserved] = bytes(reserved)
+        self._kinds: dict[int, int] = {}  # kind index per pfn handed out (reserved ones are kernel)
         self.failed_allocs = 0
+        self.fault: Any = None
 
     @property
     def nr_free(self) -> int:
-        return len(self._free)
+        return len(self._freed) + (self.total - self._next)
+
+    def _pop(self) -> int | None:
+        if self._freed:
+            return self._freed.pop()
+        if self._next < self.total:
+            self._next += 1
+            return self._next - 1
+        return None
 
     def take(self, kind: str) -> int | None:
         """Any frame, for the memory model's own users (the caller reclaimed first)."""
-        if not self._free:
+        pfn = self._pop()
+        if pfn is None:
             return None
-        pfn = self._free.pop()
         self.used[kind] += 1
         self._kinds[pfn] = _KIND_INDEX[kind]
         return pfn
 
     def release(self, pfn: int) -> None:
-        k = self._kinds[pfn]
-        if k == 0xFF:
+        k = self._kinds.pop(pfn, None)
+        if k is None:
             raise ValueError(f"pfn {pfn} freed twice")
         self.used[KINDS[k]] -= 1
-        self._kinds[pfn] = 0xFF
-        self._free.append(pfn)
+        self._freed.append(pfn)
 
     # -- backend API ------------------------------------------------------------------
     def alloc(self) -> int | None:
         """A frame for tmem storage, or None below the min watermark (no reclaim, no retry)."""
-        if len(self._free) <= self.wmark_min:
+        if self.nr_free <= self.wmark_min or (self.fault is not None and self.fault.should_fail(1)):
             self.failed_allocs += 1
             return None
-        pfn = self._free.pop()
+        pfn = self._pop()
+        assert pfn is not None
         self.used["tmem"] += 1
         self._kinds[pfn] = 3
         return pfn
 
     def free(self, pfn: int) -> None:
         """Give a backend frame back."""
-        if self._kinds[pfn] != 3:
+        if self._kinds.get(pfn) != 3:
             raise ValueError(f"pfn {pfn} is not a tmem frame")
         self.release(pfn)

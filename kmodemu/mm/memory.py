@@ -81,8 +81,8 @@ class MemoryManager:
         killer).
         """
         frames = self.frames
-        if len(frames._free) <= frames.wmark_low:
-            self.reclaimer.reclaim(frames.wmark_high - len(frames._free) + 1)
+        if frames.nr_free <= frames.wmark_low:
+            self.reclaimer.reclaim(frames.wmark_high - frames.nr_free + 1)
         pfn = frames.take(kind)
         if pfn is None:
             self.oom_events += 1

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from kmodemu.errors import KernelError
 from kmodemu.kernel.printk import KERN_ERR, KERN_INFO
 from kmodemu.mm.frontswap import MAX_SWAPFILES, new_map
+from kmodemu.mm.limits import DEVICE_BYTES
 from kmodemu.mm.page import PAGE_SIZE
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -117,6 +118,9 @@ class Swap:
             raise KernelError(errno.EBUSY)
         if pages < 10:
             raise KernelError(errno.EINVAL, "swap area needs at least 10 pages")
+        if pages * PAGE_SIZE > DEVICE_BYTES:
+            raise KernelError(errno.ENOSPC, f"size {pages * PAGE_SIZE >> 10} KiB is larger than "
+                                            f"device size {DEVICE_BYTES >> 10} KiB")
         dev.swap_size = pages
         dev.fstype = None
         dev.files.clear()

@@ -341,6 +341,8 @@ class ModuleLoader:
         if not isinstance(ret, int):
             self.kernel.printk(f"{mod.name}: init returned {ret!r}, not an int", KERN_ERR)
             ret = -errno.EINVAL
+        if ret == 0 and self.kernel.faults.should_fail("fail_module_init"):
+            ret = self.kernel.faults.fail_module_init.retval  # failed after its work: unwound below
         if ret < 0:
             ctx.run_cleanups()
             raise KernelError(-ret)

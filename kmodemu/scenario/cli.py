@@ -14,6 +14,7 @@ from kmodemu.scenario.ktap import KtapWriter, TextWriter
 from kmodemu.scenario.progress import Progress
 from kmodemu.scenario.runner import ERROR, FAIL, PASS, SKIP, ScenarioResult, load_or_error, record, run_scenario
 from kmodemu.scenario.select import expand, name_matches
+from kmodemu.scenario.timeout import DEFAULT_TIMEOUT
 
 EXIT_PASS, EXIT_FAIL, EXIT_SKIP, EXIT_INTERRUPTED = 0, 1, 4, 130
 
@@ -40,9 +41,19 @@ EXIT_PASS, EXIT_FAIL, EXIT_SKIP, EXIT_INTERRUPTED = 0, 1, 4, 130
 @click.option("-v", "--verbose", is_flag=True, help="Each command as a KTAP subtest.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
+@click.option("--trust-root", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, metavar="DIR",
+              help="The host tree scenarios may reach (module-path:, --content host:F, host paths of "
+                   "the kmod tools). Default: the directory argument that holds the scenario, or "
+                   "the scenario's own directory.")
+@click.option("--host-shell", is_flag=True,
+              help="Run modprobe.d install/remove lines with the host's /bin/sh, as you. RISK: a "
+                   "scenario can then run any program on this computer. Default: an emulated sh.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=DEFAULT_TIMEOUT, show_default=True,
+              metavar="SECONDS", help="Fail a scenario that runs longer than this (0: no limit).")
 @click.pass_context
 def run(ctx, paths, keywords, list_only, json_path, force, repeat, until_fail, record_, seed, fmt,
-        verbose, progress) -> None:
+        verbose, progress, trust_root, host_shell, timeout) -> None:
     """Run scenario files (FILE or DIR…, *.scn searched recursively).
 
     Each scenario boots a fresh machine, runs its commands and compares their
@@ -66,9 +77,11 @@ def run(ctx, paths, keywords, list_only, json_path, force, repeat, until_fail, r
     if json_path is not None and not json_path.resolve().parent.is_dir():
         raise click.UsageError(f"{json_path}: no such directory")
     items = []
+    roots: dict[int, Path] = {}
     for path in expand(list(paths)):
         item = load_or_error(path)
         if name_matches([item.name, str(path)], list(keywords)):
+            roots[id(item)] = trust_root or _argument_root(path, paths)
             items.append(item)
     if list_only:
         for item in items:
@@ -88,7 +101,8 @@ def run(ctx, paths, keywords, list_only, json_path, force, repeat, until_fail, r
         writer.header(len(items))
         for item in items:
             bar.show(item.name)
-            runs = _runs(item, repeat, until_fail, seed, bar)
+            runs = _runs(item, repeat, until_fail, seed, bar,
+                         dict(trust_root=roots[id(item)], host_shell=host_shell, timeout=timeout))
             worst = next((r for r in runs if r.status in (FAIL, ERROR)), runs[-1])
             recorded = record_ and isinstance(item, Scenario) and record(item, worst)
             status = PASS if recorded else worst.status
@@ -124,8 +138,18 @@ def run(ctx, paths, keywords, list_only, json_path, force, repeat, until_fail, r
     ctx.exit(exit_code)
 
 
+def _argument_root(path: Path, args: tuple[Path, ...]) -> Path:
+    """The directory the person named on the command line that holds ``path``."""
+    real = path.resolve()
+    for a in args:
+        top = a.resolve()
+        if top.is_dir() and (top == real or top in real.parents):
+            return top
+    return real.parent
+
+
 def _runs(item, repeat: int | None, until_fail: bool, seed: int | None,
-          bar: Progress) -> list[ScenarioResult]:
+          bar: Progress, options: dict) -> list[ScenarioResult]:
     if isinstance(item, ScenarioResult):
         return [item]
     counter = itertools.count(1) if until_fail and repeat is None else range(1, (repeat or 1) + 1)
@@ -133,7 +157,7 @@ def _runs(item, repeat: int | None, until_fail: bool, seed: int | None,
     for n in counter:
         if n > 1:
             bar.show(f"{item.name} (run {n})")
-        result = run_scenario(item, seed=seed)
+        result = run_scenario(item, seed=seed, **options)
         runs.append(result)
         if result.status == SKIP or (until_fail and result.status in (FAIL, ERROR)):
             break

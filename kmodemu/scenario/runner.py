@@ -15,6 +15,8 @@ from pathlib import Path
 from kmodemu.scenario.format import Scenario, ScenarioSyntaxError, load
 from kmodemu.scenario.match import align
 from kmodemu.scenario.session import Session
+from kmodemu.scenario.timeout import DEFAULT_TIMEOUT, ScenarioTimeout, time_limit
+from kmodemu.trust import UntrustedPath, confine
 
 PASS, FAIL, SKIP, ERROR = "PASS", "FAIL", "SKIP", "ERROR"
 
@@ -68,8 +70,21 @@ def load_or_error(path: Path) -> Scenario | ScenarioResult:
         return ScenarioResult(path.stem, path, ERROR, reason=str(e))
 
 
-def run_scenario(scn: Scenario, *, seed: int | None = None) -> ScenarioResult:
-    """Boot a fresh machine, run every step, and judge the transcript."""
+def trusted_tree(scn: Scenario, trust_root: Path | None = None) -> Path:
+    """The host tree a scenario may reach: the one the person running chose, else its own directory."""
+    if trust_root is not None:
+        return Path(trust_root).resolve()
+    return scn.path.resolve().parent if scn.path is not None else Path.cwd().resolve()
+
+
+def run_scenario(scn: Scenario, *, seed: int | None = None, trust_root: Path | None = None,
+                 host_shell: bool = False, timeout: float | None = DEFAULT_TIMEOUT) -> ScenarioResult:
+    """Boot a fresh machine, run every step, and judge the transcript.
+
+    The machine is confined to ``trusted_tree`` (module paths, ``host:`` content,
+    host paths of the kmod tools); ``host_shell`` lets modprobe.d lines reach
+    the host's /bin/sh. A run longer than ``timeout`` seconds is a failure.
+    """
     result = ScenarioResult(scn.name, scn.path, PASS, seed=scn.seed if seed is None else seed)
     if scn.skip is not None:
         result.status, result.reason = SKIP, scn.skip
@@ -79,6 +94,26 @@ def run_scenario(scn: Scenario, *, seed: int | None = None) -> ScenarioResult:
         result.status = SKIP
         result.reason = f"requires command(s) not available here: {', '.join(missing)}"
         return result
+    tree = trusted_tree(scn, trust_root)
+    for mp in scn.module_path:
+        try:
+            confine(mp, tree)
+        except UntrustedPath:
+            result.status = ERROR
+            result.reason = (f"module-path {mp}: outside the trusted tree {tree} "
+                             "(kmodemu run --trust-root DIR chooses another)")
+            return result
+    try:
+        with time_limit(timeout):
+            return _run_steps(scn, seed, result, tree, host_shell)
+    except ScenarioTimeout:
+        result.status = FAIL
+        result.reason = f"timed out after {timeout:g} s (kmodemu run --timeout)"
+        return result
+
+
+def _run_steps(scn: Scenario, seed: int | None, result: ScenarioResult, tree: Path,
+               host_shell: bool) -> ScenarioResult:
     from kmodemu.errors import KernelError
     from kmodemu.machine import Machine, MachineError
 
@@ -90,6 +125,8 @@ def run_scenario(scn: Scenario, *, seed: int | None = None) -> ScenarioResult:
     except Exception as e:  # an emulator bug while booting
         result.status, result.reason = ERROR, f"boot failed: {_internal(e)}"
         return result
+    machine.policy.host_root = tree
+    machine.policy.host_shell = host_shell
     blocks: dict[int, list[str]] = {}
     with machine:
         session = Session(machine)
@@ -100,6 +137,8 @@ def run_scenario(scn: Scenario, *, seed: int | None = None) -> ScenarioResult:
                 continue
             try:
                 outcome = session.run(step.command, stdin=step.stdin)
+            except ScenarioTimeout:
+                raise
             except Exception as e:  # an emulator bug: report it, keep the file as it is
                 result.status = ERROR
                 result.reason = f"line {step.lineno}: '{step.command}' raised {_internal(e)}"

@@ -14,8 +14,10 @@ stdout and stderr are captured apart but in the order they were written.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import posixpath
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from kmodemu.scenario.lines import ERR, OUT, RC, Line
+from kmodemu.trust import UntrustedPath, confine
 
 PSEUDO_ROOTS = ("/proc/", "/sys/")
 
@@ -206,7 +209,13 @@ class Session:
             # the console's write adds the newline back, as echo does
             return self.machine.run(["write", path, text[:-1] if text.endswith("\n") else text],
                                     stdout=out, stderr=err)
-        target = Path(self.machine.root) / path.lstrip("/")
+        # the machine's disk only: ``..`` stops at its /, and a symlink out of it is refused
+        target = Path(self.machine.root) / posixpath.normpath(path).lstrip("/")
+        try:
+            confine(target, Path(self.machine.root))
+        except UntrustedPath:
+            err.write(f"kmodemu: {path}: {os.strerror(errno.EACCES)}\n")
+            return 1
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             with open(target, "a" if op == ">>" else "w", encoding="utf-8") as f:
