@@ -74,7 +74,7 @@ class Machine:
         self.policy = HostPolicy()
         self.kernel = self._new_kernel()
         self._prepare_disk()
-        self.kernel.boot()
+        _boot(self.kernel)
 
     def _new_kernel(self) -> Kernel:
         d = self.definition
@@ -239,7 +239,7 @@ class Machine:
             kernel = self._new_kernel()
             self.kernel = kernel
             self._prepare_disk()
-            kernel.boot()
+            _boot(kernel)
         except BaseException:
             self.definition, self.kernel = old
             raise
@@ -413,6 +413,15 @@ class Machine:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _boot(kernel: Kernel) -> None:
+    """Boot, turning a host out of memory (an absurd ``mem=``) into the kernel's ENOMEM."""
+    try:
+        kernel.boot()
+    except MemoryError:
+        raise KernelError(errno.ENOMEM, f"out of memory: the host cannot emulate "
+                                        f"{kernel.mem_bytes} bytes of RAM") from None
 
 
 def kernel_error_text(e: KernelError) -> str:
