@@ -3,7 +3,7 @@
 This file is the module: its declaration (what ``modinfo`` shows), the boot
 parameters of the built-in path (deprecated, ``zcache`` on the command line),
 the module parameters of the ``insmod zcache`` path, and ``zcache_init`` in
-Linux's order (reference §4.4): compressor, client, cleancache registration
+Linux's order (``zcache_init`` in drivers/staging/zcache/zcache-main.c): compressor, client, cleancache registration
 (which replays the filesystems mounted so far), then frontswap registration
 (which replays the swap devices enabled so far). The storage itself — tmem,
 zbud, compressors — lives in the sibling modules and is reached through the
