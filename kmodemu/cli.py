@@ -134,12 +134,10 @@ def resolve_target(value: str | None) -> tuple[Path, str | None]:
     return _default_machine_dir().parent / value, None
 
 
-def _boot_hints(cmdline: str, builtin, module_path) -> None:
+def _boot_hints(cmdline: str, builtin, registry) -> None:
     """What Linux would not say about the command line just booted (stderr only, never dmesg)."""
     from kmodemu.hints import boot_hints
-    from kmodemu.modules.discovery import ModuleRegistry
 
-    registry = ModuleRegistry([Path(p) for p in module_path])
     for line in boot_hints(cmdline, builtin, registry):
         click.echo(line, err=True)
 
@@ -149,12 +147,14 @@ def _image_hints(path: Path) -> None:
     import json
 
     from kmodemu.machine import MachineDef
+    from kmodemu.modules.discovery import ModuleRegistry
 
     try:
         d = MachineDef.from_dict(json.loads((path / proto.IMAGE_NAME).read_text())["definition"])
+        registry = ModuleRegistry([Path(path) / p for p in d.module_path])  # relative to the machine
     except (OSError, ValueError, KeyError, TypeError):
         return  # no definition to read: no hint, the command's own status stands
-    _boot_hints(d.cmdline, d.builtin, d.module_path)
+    _boot_hints(d.cmdline, d.builtin, registry)
 
 
 def _plugin_errors(machine) -> None:
@@ -221,7 +221,7 @@ def boot(ctx, cmdline, profile, mem, builtin, module_path, release, seed, clock,
     except KernelError as e:
         _fail(ctx, f"the kernel did not boot: {e}")
     _plugin_errors(machine)
-    _boot_hints(machine.definition.cmdline, machine.definition.builtin, machine.definition.module_path)
+    _boot_hints(machine.definition.cmdline, machine.definition.builtin, machine.registry)
     click.echo(f"Booted {machine.kernel.release} ({profile}) in {path}")
 
 

@@ -14,7 +14,7 @@ import pytest
 from pathlib import Path
 
 from kmodemu.errors import KernelError
-from kmodemu.mm import commands
+from kmodemu.console import mm as commands
 from kmodemu.mm.workload import (COUNTERS, FS_COUNTERS, PROC_WORKLOAD, WorkloadError, WorkloadSpec,
                                  parse_duration, run_workload)
 
