@@ -6,7 +6,7 @@ files, plus zero and same-filled pages, chosen by a seed):
 
 * (a) put+get per page through ``host.cleancache_ops`` and ``host.frontswap_ops``
   (zbud and zsmalloc), as a RATIO to raw zstd-3 compress+decompress of the same
-  pages timed in the same repeat (perf-baseline §4, G1: <= 1.25);
+  pages timed in the same repeat (goal: a ratio <= 1.25);
 * the same with lz4 against raw lz4 (G2: overhead <= 0.25 x raw zstd-3, shown
   for information);
 * (b) density: zbud frames against an independent simulation of kernel zbud
@@ -332,7 +332,7 @@ def median_range(xs):
     return statistics.median(xs), min(xs), max(xs)
 
 
-#: goal limits of the issue (perf-baseline "Recommended performance goals")
+#: goal limits (ratios against the raw baseline timed in the same run)
 G_A = 1.25   # cleancache put+get / raw zstd-3
 G_B = 0.95   # zsmalloc frames vs ideal packing
 G_C = 128    # bytes of Python bookkeeping per stored page

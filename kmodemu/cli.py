@@ -134,6 +134,29 @@ def resolve_target(value: str | None) -> tuple[Path, str | None]:
     return _default_machine_dir().parent / value, None
 
 
+def _boot_hints(cmdline: str, builtin, registry) -> None:
+    """What Linux would not say about the command line just booted (stderr only, never dmesg)."""
+    from kmodemu.hints import boot_hints
+
+    for line in boot_hints(cmdline, builtin, registry):
+        click.echo(line, err=True)
+
+
+def _image_hints(path: Path) -> None:
+    """The hints for the definition a machine directory holds now."""
+    import json
+
+    from kmodemu.machine import MachineDef
+    from kmodemu.modules.discovery import ModuleRegistry
+
+    try:
+        d = MachineDef.from_dict(json.loads((path / proto.IMAGE_NAME).read_text())["definition"])
+        registry = ModuleRegistry([Path(path) / p for p in d.module_path])  # relative to the machine
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # no definition to read: no hint, the command's own status stands
+    _boot_hints(d.cmdline, d.builtin, registry)
+
+
 def _plugin_errors(machine) -> None:
     for err in machine.registry.errors:
         click.echo(f"kmodemu: plugin ignored: {err}", err=True)
@@ -198,6 +221,7 @@ def boot(ctx, cmdline, profile, mem, builtin, module_path, release, seed, clock,
     except KernelError as e:
         _fail(ctx, f"the kernel did not boot: {e}")
     _plugin_errors(machine)
+    _boot_hints(machine.definition.cmdline, machine.definition.builtin, machine.registry)
     click.echo(f"Booted {machine.kernel.release} ({profile}) in {path}")
 
 
@@ -209,10 +233,12 @@ def reboot(ctx, cmdline) -> None:
     path = ctx.obj["machine_dir"]
     try:
         client.ensure_running(path, stderr=sys.stderr)
-        ctx.exit(client.request(path, {"op": "reboot", "cmdline": cmdline},
-                                stdout=sys.stdout, stderr=sys.stderr))
+        rc = client.request(path, {"op": "reboot", "cmdline": cmdline}, stdout=sys.stdout, stderr=sys.stderr)
     except client.ClientError as e:
         _fail(ctx, str(e))
+    if cmdline is not None and rc == 0:
+        _image_hints(path)
+    ctx.exit(rc)
 
 
 @main.command()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Iterable, Protocol
 
 from kmodemu.kernel.cmdline import tokenize
-from kmodemu.modules.declaration import ModuleDecl
+from kmodemu.modules.declaration import BootParam, ModuleDecl
 
 
 class _Registry(Protocol):
@@ -24,15 +24,25 @@ def _norm(text: str) -> str:
     return text.replace("-", "_")
 
 
-def _claims(decl: ModuleDecl, name: str, word: str) -> bool:
-    """Would one of ``decl``'s ``__setup``/``early_param`` handlers take this word if built in?"""
+def _claim(decl: ModuleDecl, name: str, word: str) -> BootParam | None:
+    """The handler of ``decl`` that would take this word if built in: an ``early_param`` by exact
+    name, else the ``__setup`` with the longest matching prefix (the one whose module parameter
+    says what the person meant: ``zcache=lz4`` is about the compressor)."""
+    best: BootParam | None = None
     for bp in decl.boot_params:
         if bp.early:
             if _norm(bp.name) == _norm(name):
-                return True
-        elif _norm(word).startswith(_norm(bp.name)):
-            return True
-    return False
+                return bp
+        elif _norm(word).startswith(_norm(bp.name)) and (best is None or len(bp.name) > len(best.name)):
+            best = bp
+    return best
+
+
+def _insmod(decl: ModuleDecl, bp: BootParam | None, word: str) -> str:
+    args = ""
+    if bp is not None and bp.module_param:
+        args = " " + bp.module_param.format(rest=word[len(bp.name):])
+    return f"'kmodemu insmod {decl.name}{args}'"
 
 
 def boot_hints(cmdline: str, builtin: Iterable[str], registry: _Registry | None) -> list[str]:
@@ -40,7 +50,7 @@ def boot_hints(cmdline: str, builtin: Iterable[str], registry: _Registry | None)
     if registry is None:
         return []
     built = {_norm(b) for b in builtin}
-    decls = [d for d in registry if _norm(d.name) not in built]
+    decls = list(registry)
     hinted: set[str] = set()
     out: list[str] = []
     for name, value in tokenize(cmdline):
@@ -57,11 +67,24 @@ def boot_hints(cmdline: str, builtin: Iterable[str], registry: _Registry | None)
         for decl in decls:
             if decl.name in hinted:
                 continue
-            if _claims(decl, name, word) or _norm(name) == _norm(decl.name):
+            bp = _claim(decl, name, word)
+            if bp is None and _norm(name) != _norm(decl.name):
+                continue
+            missing = [m for m in (bp.needs_builtin if bp else ()) if _norm(m) not in built]
+            wanted = ",".join([decl.name, *missing])
+            if _norm(decl.name) in built:
+                if not missing:
+                    continue  # the kernel's own business, hint or no hint
                 hinted.add(decl.name)
                 out.append(
-                    f"kmodemu: boot: '{word}' is a boot parameter of {decl.name}, which is a module "
-                    "on this kernel, not built in, so the kernel passes the word to init. Boot with "
-                    f"--builtin {decl.name} for the deprecated boot-parameter path, or load it later "
-                    f"with 'kmodemu insmod {decl.name}'.")
+                    f"kmodemu: boot: '{word}' is a boot parameter of {decl.name} that only works with "
+                    f"{', '.join(missing)} built in as well; without it no handler takes the word and the "
+                    f"kernel passes it to init. Boot with --builtin {wanted}.")
+                continue
+            hinted.add(decl.name)
+            out.append(
+                f"kmodemu: boot: '{word}' is a boot parameter of {decl.name}, which is a module "
+                "on this kernel, not built in, so the kernel passes the word to init. Boot with "
+                f"--builtin {wanted} for the deprecated boot-parameter path, or load it later "
+                f"with {_insmod(decl, bp, word)}.")
     return out

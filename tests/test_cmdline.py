@@ -1,4 +1,4 @@
-"""next_arg, parameq and the boot-time command line flow (reference §1.1, §1.3, §7)."""
+"""next_arg, parameq and the boot-time command line flow (lib/cmdline.c next_arg, init/main.c unknown_bootoption, and what a 6.1 kernel did)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from kmodemu.kernel.params import Param, ParamSpec
 
 # ------------------------------------------------------------------ next_arg
 
-# §1.1 table, then §7 quote bullets.
+# next_arg cases (lib/cmdline.c), then the quote cases seen on a 6.1 kernel.
 NEXT_ARG_CASES = [
     ("foo=bar", "foo", "bar"),
     ('foo="a b"', "foo", "a b"),

@@ -1,4 +1,4 @@
-"""kstrto*, ParamSpec/Param and parse_args against kernel/params.c behaviour (reference §1.2, §2)."""
+"""kstrto*, ParamSpec/Param and parse_args against kernel/params.c behaviour (parse_args, param_set_*, lib/kstrtox.c)."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ from kmodemu.errors import KernelError
 from kmodemu.kernel.profiles import memparse
 from kmodemu.mm.corpus import Content, parse_content
 from kmodemu.mm.filesystem import format_uuid
+from kmodemu.mm.mkfs import COMMANDS as MKFS_COMMANDS
 from kmodemu.mm.page import PAGE_SIZE
 from kmodemu.trust import policy_of
 from kmodemu.mm.workload import (ANON_PATTERNS, MAX_ROUNDS, PATTERNS, WorkloadSpec, parse_duration,
@@ -77,7 +78,16 @@ def mount_cmd(ctx, source, target, fstype, options):
                errno.EBUSY: f"{source} already mounted or mount point busy.",
                }.get(e.errno, f"wrong fs type, bad option, bad superblock on {source}, missing "
                               "codepage or helper program, or other error.")
-        _fail(ctx, f"mount: {tgt}: {msg}", MNT_EX_FAIL)
+        click.echo(f"mount: {tgt}: {msg}", err=True)
+        dev = mm.fs.devices.get(source)
+        if (e.errno == errno.EINVAL and fstype is None and dev is not None and dev.fstype is None
+                and dev.swap_size is None):
+            # what Linux leaves unsaid: the device is blank
+            click.echo(f"kmodemu: mount: {source} holds no filesystem yet: make one with "
+                       f"'mkfs -t ext4 {source}' (or mkfs.ext4, mkfs.xfs, mkfs.btrfs, mkfs.vfat), or "
+                       f"mount it with '-t TYPE', which formats a fresh device at its first mount.",
+                       err=True)
+        ctx.exit(MNT_EX_FAIL)
 
 
 @click.command("umount")
@@ -597,5 +607,5 @@ def workload_cmd(ctx, seed, directories, files, file_size, working_set, pattern,
 COMMANDS: list[click.Command] = [
     mount_cmd, umount_cmd, mkswap_cmd, swapon_cmd, swapoff_cmd, free_cmd, stat_cmd, ps_cmd,
     mkdir_cmd, mkfile_cmd, read_cmd, sha256sum_cmd, rm_cmd, truncate_cmd, alloc_cmd, touch_anon_cmd, kill_cmd,
-    pressure_cmd, drop_caches_cmd, workload_cmd,
+    pressure_cmd, drop_caches_cmd, workload_cmd, *MKFS_COMMANDS,
 ]

@@ -1,7 +1,7 @@
 """Module and built-in parameters: kstrto*, the param_ops types and parse_args.
 
 Models kernel/params.c and lib/kstrtox.c of a 6.x kernel (the behaviour a
-6.1 kernel showed wins, see the reference §7). Values are checked the way
+6.1 kernel showed under QEMU wins, see docs/params-and-cmdline.md). Values are checked the way
 the C setters check them, errors are KernelError with the kernel's errno,
 and sysfs text is byte-for-byte what ``cat`` would show.
 """

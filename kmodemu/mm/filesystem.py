@@ -270,6 +270,31 @@ class Filesystems:
         check_size(sb.fstype.name, sb.fstype.in_ram, size, others, self.mm.kernel.mem_bytes)
         self.mm.pagecache.truncate(inode, size)
 
+    # -- mkfs -----------------------------------------------------------------------
+    def mkfs(self, path: str, fstype: str) -> BlockDevice:
+        """What ``mkfs.TYPE`` leaves on a device: an empty filesystem with a new uuid.
+
+        Errors: ENOENT (no such device), EBUSY (mounted), ETXTBSY (an active swap
+        area: "in use by the system"), ENODEV (a type with no on-disk format).
+        """
+        ftype = FS_TYPES.get(fstype)
+        if ftype is None or ftype.nodev:
+            raise KernelError(errno.ENODEV, f"no mkfs for '{fstype}'")
+        dev = self.blockdev(path)
+        if dev is None:
+            raise KernelError(errno.ENOENT)
+        if dev.user == "mount":
+            raise KernelError(errno.EBUSY)
+        if dev.user is not None:
+            raise KernelError(errno.ETXTBSY)
+        dev.fstype = ftype.name
+        dev.uuid = self.mm.kernel.rng.randbytes(16)
+        dev.files.clear()
+        dev.dirs = {"/"}
+        dev.next_ino = 12
+        dev.swap_size = None
+        return dev
+
     # -- mount ----------------------------------------------------------------------
     def mount(self, source: str, target: str, fstype: str | None = None, options: str = "") -> Superblock:
         """``mount(2)``: errors carry the errno the syscall returns."""

@@ -27,11 +27,20 @@ class BootParam:
     text after the prefix; returning 1 consumes the word. ``early_param``
     (``early=True``) matches the name exactly and gets the value (or None).
     ``handler=None`` is a ``__setup`` with no function: "obsolete, ignored".
+
+    The last two fields are for people, not for the kernel: our CLI's hints
+    (``kmodemu.hints``) say what to type when the word cannot work.
+    ``module_param`` is what does the same at ``insmod`` time, a format string
+    of the text after the prefix (``"zcache_comp_name={rest}"``), or None if no
+    module parameter does; ``needs_builtin`` names the other modules that must
+    be built in too for the handler to take the word.
     """
 
     name: str
     handler: Callable[[Any, Any], int] | None
     early: bool = False
+    module_param: str | None = None
+    needs_builtin: tuple[str, ...] = ()
 
 
 @dataclass

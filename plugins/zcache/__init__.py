@@ -3,7 +3,7 @@
 This file is the module: its declaration (what ``modinfo`` shows), the boot
 parameters of the built-in path (deprecated, ``zcache`` on the command line),
 the module parameters of the ``insmod zcache`` path, and ``zcache_init`` in
-Linux's order (reference §4.4): compressor, client, cleancache registration
+Linux's order (``zcache_init`` in drivers/staging/zcache/zcache-main.c): compressor, client, cleancache registration
 (which replays the filesystems mounted so far), then frontswap registration
 (which replays the swap devices enabled so far). The storage itself — tmem,
 zbud, compressors — lives in the sibling modules and is reached through the
@@ -57,13 +57,15 @@ def _enable_compressor(rest: str, ctx) -> int:
 
 BOOT_PARAMS = (
     BootParam("zcache", _boot_flag("zcache_enabled", True)),
-    BootParam("ramster", _enable_ramster),
-    BootParam("nocleancache", _boot_flag("disable_cleancache", True)),
-    BootParam("nofrontswap", _boot_flag("disable_frontswap", True)),
-    BootParam("nofrontswapexclusivegets", _boot_flag("frontswap_has_exclusive_gets", False)),
-    BootParam("nofrontswapignorenonactive", _boot_flag("disable_frontswap_ignore_nonactive", True)),
+    BootParam("ramster", _enable_ramster, module_param="ramster=1", needs_builtin=("ramster",)),
+    BootParam("nocleancache", _boot_flag("disable_cleancache", True), module_param="disable_cleancache=1"),
+    BootParam("nofrontswap", _boot_flag("disable_frontswap", True), module_param="disable_frontswap=1"),
+    BootParam("nofrontswapexclusivegets", _boot_flag("frontswap_has_exclusive_gets", False),
+              module_param="frontswap_has_exclusive_gets=0"),
+    BootParam("nofrontswapignorenonactive", _boot_flag("disable_frontswap_ignore_nonactive", True),
+              module_param="disable_frontswap_ignore_nonactive=1"),
     BootParam("nocleancacheignorenonactive", _boot_flag("disable_cleancache_ignore_nonactive", True)),
-    BootParam("zcache=", _enable_compressor),
+    BootParam("zcache=", _enable_compressor, module_param="zcache_comp_name={rest}"),
 )
 
 # -- the module path: module_param(…, S_IRUGO)

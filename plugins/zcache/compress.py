@@ -3,7 +3,7 @@
 Each compressor owns its codec contexts and reuses them for every page:
 creating a zstd context per call costs 2-4x the work itself.  A name that is
 unknown, or whose Python package is missing, raises ``LookupError``; the module
-glue turns that into the kernel's load failure (§4.3).
+glue turns that into the kernel's load failure (``zcache_comp_init``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 compressor and one allocator (zbud, or zsmalloc beyond Linux).  The frontends
 call ``host.cleancache_ops`` and ``host.frontswap_ops``: plain objects with
 plain methods, handed out once and called per page with no hook dispatch in
-between (§4.5 of the reference; per-page pluggy would cost 1.1x the codec).
+between (as zcache-main.c's ``zcache_cleancache_ops`` / ``zcache_frontswap_ops`` tables; a
+per-page pluggy hook would cost about as much again as the codec).
 
 Return values follow zcache: 0 for success, -1 for a miss or an ignored call,
 -ENOMEM (-12) when the allocator refused the page, -ERANGE (-34) for a
@@ -113,7 +114,7 @@ class ZcacheHost:
     ``frames`` hands out page frames (``alloc() -> pfn | None``, ``free(pfn)``);
     ``compressor`` is a :class:`Compressor` or a name for ``get_compressor``
     (``LookupError`` when unsupported).  The flags are the module/boot
-    parameters of §4.2 that act per page, plus ``zero_filled`` (3.10's
+    parameters of zcache-main.c that act per page, plus ``zero_filled`` (3.10's
     zero-filled pages awareness, on) and ``same_filled`` (beyond Linux: pages
     of one repeated 8-byte word stored as metadata only, on); both can be
     changed later through the attributes of the same names.

@@ -1,4 +1,5 @@
-"""Cleancache frontend: §1 behaviour, §3.1 slot state machine and the §8 edge cases (3.10 and 3.9)."""
+"""Cleancache frontend: mm/cleancache.c behaviour, the slot state machine and the edge cases of
+docs/frontends.md (3.10 and 3.9)."""
 
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ def test_register_replays_by_slot_interleaving_private_and_shared(kernel, cc):
     assert cc.register_ops(b) is None
     assert [c[0] for c in b.log] == ["init_fs", "init_shared_fs", "init_fs", "init_shared_fs"]
     assert b.log[1][1] is UUID and b.log[3][1] is uuid2 and b.log[0][1] == PAGE_SIZE
-    assert seen_ops_during_replay == [None, None]  # §8.9: ops published only after the replay
+    assert seen_ops_during_replay == [None, None]  # edge case 9: ops published only after the replay
     assert cc.fs_poolid_map[:2] == [0, 2] and cc.shared_fs_poolid_map[:2] == [1, 3]
     # the superblocks keep their fake ids; only the map changed
     assert (p0.cleancache_poolid, s0.cleancache_poolid) == (1000, 2000)
@@ -116,7 +117,7 @@ def test_debugfs_files_show_live_counters(kernel, cc):
 
 
 def test_counters_without_backend(cc):
-    """§8.5: puts and failed_gets move although nothing is stored; invalidates do not."""
+    """edge case 5: puts and failed_gets move although nothing is stored; invalidates do not."""
     sb = sb_stub()
     cc.init_fs(sb)
     ino = inode_stub(sb)
@@ -142,7 +143,7 @@ def test_key_failure_skips_ops_and_counts_nothing(cc, backend):
 
 
 def test_33rd_filesystem_gets_no_slot_before_or_after_registration(cc, backend):
-    """§8.1: the 33rd stays at -1 forever; its hooks are filtered out; shared counts apart."""
+    """edge case 1: the 33rd stays at -1 forever; its hooks are filtered out; shared counts apart."""
     sbs = [sb_stub() for _ in range(32)]
     for sb in sbs:
         cc.init_fs(sb)
@@ -168,7 +169,7 @@ def test_33rd_filesystem_gets_no_slot_before_or_after_registration(cc, backend):
 
 
 def test_umount_before_registration_frees_slot_for_reuse(cc, backend):
-    """§8.2 and §1.6 mount → umount → register."""
+    """edge case 2: mount → umount → register."""
     a, b = sb_stub(), sb_stub()
     cc.init_fs(a)
     cc.init_fs(b)
@@ -184,7 +185,7 @@ def test_umount_before_registration_frees_slot_for_reuse(cc, backend):
 
 
 def test_umount_after_registration_invalidates_real_pool(cc, backend):
-    """§1.6 mount → register → umount and register → mount → umount."""
+    """mount → register → umount and register → mount → umount (__cleancache_invalidate_fs)."""
     a = sb_stub()
     cc.init_fs(a)
     cc.register_ops(backend)
@@ -201,7 +202,7 @@ def test_umount_after_registration_invalidates_real_pool(cc, backend):
 
 
 def test_umount_never_enabled_or_failed_sb_calls_backend_with_minus_one(cc):
-    """§8.3: invalidate_fs(-1) reaches the backend."""
+    """edge case 3: invalidate_fs(-1) reaches the backend."""
     backend = FakeBackend(fail_init={0})
     cc.register_ops(backend)
     never = sb_stub()           # e.g. tmpfs: never called init_fs
@@ -215,7 +216,7 @@ def test_umount_never_enabled_or_failed_sb_calls_backend_with_minus_one(cc):
 
 
 def test_backend_init_failure_then_second_registration(cc):
-    """§8.4: get fails and counts, put is silent; a second backend re-inits only that slot."""
+    """edge case 4: get fails and counts, put is silent; a second backend re-inits only that slot."""
     b1 = FakeBackend("b1", fail_init={1})
     good, bad = sb_stub(), sb_stub()
     cc.init_fs(good)
@@ -235,7 +236,7 @@ def test_backend_init_failure_then_second_registration(cc):
 
 
 def test_second_backend_replaces_without_replay_and_gets_foreign_ids(cc):
-    """§8.6: no replay; the new backend is sent pool ids the first one created."""
+    """edge case 6: no replay; the new backend is sent pool ids the first one created."""
     b1, b2 = FakeBackend("b1"), FakeBackend("b2")
     sb = sb_stub()
     cc.init_fs(sb)
@@ -250,7 +251,7 @@ def test_second_backend_replaces_without_replay_and_gets_foreign_ids(cc):
 
 
 def test_shared_uuid_is_kept_by_identity_and_cleared_at_umount(cc, backend):
-    """§8.10."""
+    """edge case 10."""
     uuid = bytearray(UUID)
     s = sb_stub()
     cc.init_shared_fs(uuid, s)
@@ -269,7 +270,7 @@ def test_invalidate_fs_sets_sb_poolid_to_minus_one(cc):
 
 
 def test_slot_state_machine(cc):
-    """§3.1, every transition."""
+    """Every slot transition: FS_UNKNOWN, FS_NO_BACKEND, a real pool id (mm/cleancache.c)."""
     sb = sb_stub()
     cc.init_fs(sb)
     assert cc.fs_poolid_map[0] == FS_NO_BACKEND            # UNKNOWN --mount--> NO_BACKEND

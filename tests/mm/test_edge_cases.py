@@ -1,4 +1,4 @@
-"""The 19 edge cases of reference §8, as a user sees them: console commands on a machine.
+"""The 19 edge cases of docs/frontends.md ("Edge cases"), as a user sees them: console commands on a machine.
 
 Each test is named after its case and drives mount/swapon/insmod/read/
 pressure and friends, then checks exact counters and dmesg lines. The
@@ -454,7 +454,7 @@ def test_edge_16_39_refuses_for_lazy_init_before_looking_at_the_compressor(machi
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_edge_16_builtin_bad_name_is_shadowed_by_the_zcache_word(machine, profile):
-    """Built in, ``zcache=lzma`` never reaches the compressor check (§8.18 shadows it)."""
+    """Built in, ``zcache=lzma`` never reaches the compressor check (edge case 18: obsolete_checksetup shadows it)."""
     m = machine(profile, builtin=["zcache"], cmdline="zcache=lzma")
     assert dmesg_of(m, "zcache") == ZCACHE_ENABLED
 

@@ -1,4 +1,5 @@
-"""Frontswap frontend: §2 behaviour, §3.2 device state machine and the §8 edge cases (3.10 and 3.9)."""
+"""Frontswap frontend: mm/frontswap.c behaviour, the per-device lazy-init states and the edge cases
+of docs/frontends.md (3.10 and 3.9)."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def test_swapon_before_backend_is_pending_then_replayed_in_type_order(kernel, fs
 
 
 def test_pending_device_does_nothing(fs):
-    """§3.2: store/load/invalidate on a PENDING device fail or do nothing, counting nothing."""
+    """A device swapon'd before any backend (need_init set): store/load/invalidate fail or do nothing, counting nothing."""
     sis = swapon_stub(fs, 0)
     assert fs.store(0, 5, page_of(1)) == -1
     assert fs.load(0, 5, Page()) == -1
@@ -88,7 +89,7 @@ def test_store_load_invalidate_with_exact_counters(fs, backend):
 
 
 def test_swapoff_before_registration_clears_need_init(fs, backend):
-    """§8.7: no backend call; the replay skips the type; swapon again sets it again."""
+    """edge case 7: no backend call; the replay skips the type; swapon again sets it again."""
     swapon_stub(fs, 1)
     fs.invalidate_area(1)
     assert fs.pending_types() == []
@@ -100,7 +101,7 @@ def test_swapoff_before_registration_clears_need_init(fs, backend):
 
 
 def test_map_allocation_failure_warns_and_is_not_recorded(kernel, fs):
-    """§8.8 first half: a NULL map at swapon → WARN, no need_init."""
+    """edge case 8 first half: a NULL map at swapon → WARN, no need_init."""
     sis = swapon_stub(fs, 0, with_map=False)
     assert sis.frontswap_map is None and fs.pending_types() == []
     assert "WARNING: at mm/frontswap.c __frontswap_init" in kernel.dmesg()
@@ -111,7 +112,7 @@ def test_map_allocation_failure_warns_and_is_not_recorded(kernel, fs):
 
 
 def test_register_fails_with_einval_part_way(fs, backend):
-    """§8.8 second half: earlier types init'ed, ops not installed, ERR_PTR(-EINVAL)."""
+    """edge case 8 second half: earlier types init'ed, ops not installed, ERR_PTR(-EINVAL)."""
     swapon_stub(fs, 0)
     broken = swapon_stub(fs, 1)
     swapon_stub(fs, 2)
@@ -125,7 +126,7 @@ def test_register_fails_with_einval_part_way(fs, backend):
 
 
 def test_second_backend_replaces_without_replay(fs):
-    """§8.6."""
+    """edge case 6."""
     b1, b2 = FakeBackend("b1"), FakeBackend("b2")
     swapon_stub(fs, 0)
     fs.register_ops(b1)
@@ -136,7 +137,7 @@ def test_second_backend_replaces_without_replay(fs):
 
 
 def test_duplicate_store_success_and_failure(fs, backend):
-    """§8.11: failure clears the bit and the count but the backend is not told."""
+    """edge case 11: failure clears the bit and the count but the backend is not told."""
     fs.register_ops(backend)
     sis = swapon_stub(fs, 0)
     assert fs.store(0, 4, page_of(1)) == 0
@@ -152,7 +153,7 @@ def test_duplicate_store_success_and_failure(fs, backend):
 
 
 def test_writethrough_reports_failure_but_keeps_page(fs, backend):
-    """§8.12."""
+    """edge case 12."""
     fs.register_ops(backend)
     sis = swapon_stub(fs, 0)
     fs.writethrough(True)
@@ -164,7 +165,7 @@ def test_writethrough_reports_failure_but_keeps_page(fs, backend):
 
 
 def test_exclusive_gets_310(fs, backend):
-    """§8.13: the bit is cleared, the count decremented, the page dirtied."""
+    """edge case 13: the bit is cleared, the count decremented, the page dirtied."""
     fs.register_ops(backend)
     fs.tmem_exclusive_gets(True)
     sis = swapon_stub(fs, 0)
@@ -198,7 +199,7 @@ def test_invalidate_area_with_backend(fs, backend):
 
 
 def test_invalidate_area_with_detached_map_returns_early(fs, backend):
-    """§8.19: the backend is not called and need_init is not cleared."""
+    """edge case 19: the backend is not called and need_init is not cleared."""
     fs.register_ops(backend)
     sis = swapon_stub(fs, 4)
     fs.need_init |= 1 << 4  # as if recorded
@@ -208,7 +209,7 @@ def test_invalidate_area_with_detached_map_returns_early(fs, backend):
 
 
 def test_no_backend_counts_nothing(fs):
-    """§8.5 (3.10): no failed_stores without a backend."""
+    """edge case 5 (3.10): no failed_stores without a backend."""
     sis = swapon_stub(fs, 0)
     for off in range(5):
         assert fs.store(0, off, page_of(1)) == -1
@@ -217,7 +218,7 @@ def test_no_backend_counts_nothing(fs):
 
 
 def test_device_state_machine(fs, backend):
-    """§3.2: OFF→PENDING→ACTIVE→OFF and OFF→ACTIVE."""
+    """Device states OFF→PENDING→ACTIVE→OFF and OFF→ACTIVE (__frontswap_init, frontswap_register_ops, __frontswap_invalidate_area)."""
     sis = swapon_stub(fs, 0)                 # OFF --swapon, no backend--> PENDING
     assert fs.pending_types() == [0]
     fs.register_ops(backend)                 # PENDING --register--> ACTIVE
@@ -231,7 +232,7 @@ def test_device_state_machine(fs, backend):
 
 
 def test_curr_pages_and_shrink_one_device_per_call(fs, backend):
-    """§8.15 with a stand-in swap layer recording try_to_unuse."""
+    """edge case 15 with a stand-in swap layer recording try_to_unuse."""
     fs.register_ops(backend)
     a = swapon_stub(fs, 0)
     b = swapon_stub(fs, 1)
@@ -344,7 +345,7 @@ def test_kernel_exports_frontend_symbols(kernel, backend):
 
 
 def test_large_offsets_and_indices_pass_through_unchanged(fs, backend):
-    """§8.14 is the backend's business: the frontends hand any offset/index on as is."""
+    """edge case 14 is the backend's business: the frontends hand any offset/index on as is."""
     from kmodemu.mm.cleancache import Cleancache
 
     from .fakes import inode_stub, sb_stub
@@ -364,7 +365,7 @@ def test_large_offsets_and_indices_pass_through_unchanged(fs, backend):
 
 
 def test_no_backend_ever_keeps_recording(fs):
-    """§8.17: without a registration the frontends keep pending state for ever."""
+    """edge case 17: without a registration the frontends keep pending state for ever."""
     from kmodemu.mm.cleancache import Cleancache
 
     from .fakes import sb_stub

@@ -117,7 +117,7 @@ class CleancacheMachine(RuleBasedStateMachine):
         """The pool id the current backend is sent for this sb, if it holds such a pool.
 
         Pages are modelled per (real pool id, ino, index), not per mount: after a
-        second registration two superblocks can map to the same pool (§8.6).
+        second registration two superblocks can map to the same pool (edge case 6 of docs/frontends.md).
         """
         b = self.backend
         if b is None or m["slot"] is None or m["pool"] != "ok":
