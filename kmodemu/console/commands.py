@@ -230,16 +230,27 @@ def execute(machine: ConsoleMachine, argv: Sequence[str], out: IO[str], err: IO[
     return execute_command(machine, argv, out, err)[0]
 
 
+def _trace(kernel) -> tuple:
+    """What a failed command may leave behind: log lines, virtual time, modules loaded."""
+    return (kernel.log.seq, kernel.clock.ns,
+            tuple((m.name, m.state) for m in kernel.modules.loaded()))
+
+
 def execute_command(machine: ConsoleMachine, argv: Sequence[str], out: IO[str],
                     err: IO[str]) -> tuple[int, bool]:
     """Run one console command line; return (exit status, whether it may have changed the machine).
 
-    A usage error (click's exit 2) is refused before the command runs, so it
-    changes nothing, not even the clock: callers do not journal it.
+    A usage error (click's exit 2) is refused before the command runs, and a
+    failed command that logged nothing and took no virtual time left the
+    machine as it was: both change nothing, not even the clock, and callers do
+    not journal them. A failure that logged (a module whose init failed, a
+    modprobe that ran install commands) is kept, as its dmesg lines are.
     """
     if not argv:
         return 0, False
     changed = not is_readonly(argv)
+    kernel = machine.kernel
+    before = _trace(kernel)
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             result = console.main(args=list(argv), prog_name="kmodemu", obj=machine,
@@ -253,7 +264,11 @@ def execute_command(machine: ConsoleMachine, argv: Sequence[str], out: IO[str],
         except click.ClickException as e:
             e.show(file=err)
             rc = e.exit_code
-        except click.exceptions.Abort:
+        except click.exceptions.Abort as e:
+            if isinstance(e.__cause__ or e.__context__, KeyboardInterrupt):
+                # click turns Ctrl-C into Abort; the machine must see it to drop the
+                # half-run command instead of journaling it as if it had finished
+                raise KeyboardInterrupt from None
             rc = 1
         except KernelError as e:
             click.echo(f"kmodemu: {argv[0]}: {os.strerror(e.errno)}", err=True)
@@ -264,6 +279,11 @@ def execute_command(machine: ConsoleMachine, argv: Sequence[str], out: IO[str],
             click.echo(f"kmodemu: {argv[0]}: internal error: {type(e).__name__}: {e} "
                        "(KMODEMU_DEBUG=1 shows the traceback)", err=True)
             rc, changed = INTERNAL_ERROR, False
+        if changed and rc and _trace(kernel) == before:
+            # failed without a log line, a tick or a module loaded: it changed nothing (a
+            # failed command leaves the machine as it was), so it is neither charged nor
+            # journaled
+            changed = False
         if changed:
-            machine.kernel.clock.advance_us(10_000)
+            kernel.clock.advance_us(10_000)
     return rc or 0, changed

@@ -58,6 +58,11 @@ class LogBuffer:
             old = self._records.pop(0)
             self._bytes -= len(old.text) + 16
 
+    @property
+    def seq(self) -> int:
+        """Records ever logged (printk's log_next_seq): a command that logged nothing left it."""
+        return self._seq
+
     def records(self) -> Iterator[LogRecord]:
         return iter(list(self._records))
 
