@@ -274,11 +274,11 @@ class Machine:
             stderr: IO[str] | None = None, journal: bool = True, save: bool = True) -> int:
         """Run one console command; return its exit status.
 
-        State-changing commands are journaled (failed ones too: a failed
-        command leaves the kernel as it was, but its log lines and the time it
-        took stay, as in Linux) and the image is saved before this returns.
-        Usage errors, ``--help``, reads and internal errors change nothing and
-        are not journaled. Host files the command took are copied into the
+        State-changing commands are journaled and the image is saved before
+        this returns. A failed command leaves the kernel as it was, but its
+        log lines and the time it took stay, as in Linux: such a failure is
+        journaled; one that left no trace is not. Usage errors, ``--help``,
+        reads and internal errors change nothing and are not journaled. Host files the command took are copied into the
         machine directory and the journal points at the copies.
         """
         argv = [str(a) for a in argv]
