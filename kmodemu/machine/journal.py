@@ -60,7 +60,18 @@ def check_entry(entry: object, index: int) -> Entry:
                 for k, v in files.items()):
             raise JournalError(f"{where}: host files outside the machine directory")
         return entry
-    raise JournalError(f"{where} is not a command ({type(entry).__name__})")
+    raise JournalError(f"{where} is not a command (a JSON {_json_type(entry)})")
+
+
+def _json_type(value: object) -> str:
+    """The JSON name of what the image holds (the user reads JSON, not Python)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "string" if isinstance(value, str) else "value"
 
 
 def _op_ok(op: object) -> bool:

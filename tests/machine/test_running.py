@@ -279,3 +279,22 @@ def test_bytes_written_come_back_after_recovery(running_machine):
     m.kill()
     rc, again, _ = m.run("sha256sum", "/mnt/data")
     assert rc == 0 and again == first and len(first.split()[0]) == 64
+
+
+def test_a_slow_recovery_shows_a_progress_bar_and_what_it_replayed(tmp_path, monkeypatch):
+    path = tmp_path / "slow"
+    m = Machine.create(path, MachineDef())
+    for argv in (("mount", "-t", "ext4", "/dev/sda1", "/mnt"), ("insmod", "zcache"), WORKLOAD,
+                 WORKLOAD):
+        assert m.capture(list(argv))[0] == 0
+    m.close()
+    monkeypatch.setattr(client, "PROGRESS_AFTER_S", 0.0)   # "slow": any recovery at all
+    err = io.StringIO()
+    try:
+        client.ensure_running(path, stderr=err)
+        lines = err.getvalue().splitlines()
+        assert lines[0].startswith("recovering")             # click's bar, as a non-tty draws it
+        assert lines[-1].startswith(f"kmodemu: machine {path} was not running; recovered it "
+                                    "from its journal (4 commands replayed in ")
+    finally:
+        client.stop(path)
