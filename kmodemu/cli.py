@@ -82,6 +82,9 @@ def _forwarder(name: str, help_text: str, short: str) -> click.Command:
             ctx.exit(client.run_command(path, [name, *args], target=guest))
         except client.ClientError as e:
             _fail(ctx, str(e))
+        except KeyboardInterrupt:  # Ctrl-C before the command was sent: while starting the machine
+            _fail(ctx, f"interrupted before '{name}' ran (the machine goes on starting in the "
+                       "background)", 130)
 
     return forward
 

@@ -133,9 +133,7 @@ def ensure_running(path: Path, *, stderr: IO[str]) -> None:
     if not (path / proto.IMAGE_NAME).exists():
         raise ClientError(f"{path}: no machine here (create one with 'kmodemu boot')")
     with boot_lock(path):
-        s = _connect(path)  # someone else may have started it meanwhile
-        if s is not None:
-            s.close()
+        if _wait_serving(path):  # someone else started it meanwhile (maybe still recovering)
             return
         result = start(path, stderr=stderr)
     if result.get("note") == "powered-off":
@@ -146,6 +144,25 @@ def ensure_running(path: Path, *, stderr: IO[str]) -> None:
                      f"({n} command{'s' if n != 1 else ''} replayed in "
                      f"{result.get('seconds', 0):.1f} s)\n")
     stderr.flush()
+
+
+def _wait_serving(path: Path, timeout: float = START_TIMEOUT_S) -> bool:
+    """True once the machine serves its socket; False if no process holds the machine.
+
+    A process that holds the lock but does not serve yet is starting (replaying
+    its journal for a client that went away): wait for it rather than start a second.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        s = _connect(path)
+        if s is not None:
+            s.close()
+            return True
+        if not is_running(path):
+            return False
+        if time.monotonic() > deadline:
+            raise ClientError(f"machine {path} did not start in {timeout:.0f} s")
+        time.sleep(0.05)
 
 
 def request(path: Path, req: dict[str, Any], *, stdout: IO[str], stderr: IO[str],
@@ -227,6 +244,8 @@ def info(path: Path) -> dict[str, Any] | None:
 
 def stop(path: Path, op: str = "quit", timeout: float = 30.0) -> bool:
     """Ask a running machine to end (``quit`` leaves its image alone); wait until it has."""
+    if not _wait_serving(path):
+        return False
     try:
         rc = request(path, {"op": op}, stdout=sys.stdout, stderr=sys.stderr)
     except ClientError:

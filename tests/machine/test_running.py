@@ -298,3 +298,27 @@ def test_a_slow_recovery_shows_a_progress_bar_and_what_it_replayed(tmp_path, mon
                                     "from its journal (4 commands replayed in ")
     finally:
         client.stop(path)
+
+
+def test_ctrl_c_during_recovery_is_130_with_no_output(tmp_path):
+    path = tmp_path / "long"
+    m = Machine.create(path, MachineDef())
+    big = ["workload", "--rounds", "40", "--files", "16", "--file-size", "4M", "--anon", "64M"]
+    for argv in (["mount", "-t", "ext4", "/dev/sda1", "/mnt"], ["insmod", "zcache"], big, big, big):
+        assert m.capture(argv)[0] == 0
+    m.close()
+    exe = Path(sys.executable).with_name("kmodemu")
+    proc = subprocess.Popen([str(exe), "--machine", str(path), "cat", "/proc/modules"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.8)                      # the recovery replays for seconds
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+        assert (proc.returncode, out) == (130, "")
+        assert err.endswith("kmodemu: interrupted before 'cat' ran (the machine goes on starting "
+                            "in the background)\n")
+        res = kmodemu("--machine", str(path), "cat", "/proc/modules")
+        assert res.returncode == 0 and res.stdout.startswith("zcache ")
+    finally:
+        client.stop(path) if client.is_running(path) else None
