@@ -167,12 +167,15 @@ def ls(ctx, as_json, path) -> None:
         click.echo(n)
 
 
-@console.command()
+@console.command(context_settings={"ignore_unknown_options": True})
 @click.argument("path")
 @click.argument("value")
 @click.pass_context
 def write(ctx, path, value) -> None:
-    """Write VALUE (plus a newline, as echo does) to a pseudo file: ``echo VALUE > PATH``."""
+    """Write VALUE (plus a newline, as echo does) to a pseudo file: ``echo VALUE > PATH``.
+
+    VALUE may start with a dash (``write PATH -5``): it is data, as echo's is.
+    """
     k = machine_of(ctx).kernel
     try:
         k.write(path, value + "\n")

@@ -442,6 +442,10 @@ def truncate_cmd(ctx, size, paths):
 def alloc_cmd(ctx, name, size, content, seed):
     """Start process NAME with SIZE of anonymous memory, every page written."""
     mm = _mm(ctx)
+    if not name or any(ch.isspace() or not ch.isprintable() for ch in name):
+        # ps and kill name processes by this word: it must be one visible word
+        raise click.BadParameter("a process name is one word of printable characters",
+                                 param_hint="'NAME'")
     nbytes = _size(size)
     c = _content(ctx, content, nbytes, seed)
     try:
@@ -601,6 +605,10 @@ def workload_cmd(ctx, seed, directories, files, file_size, working_set, pattern,
         return
     for line in rep.lines():
         click.echo(line)
+    if spec.duration and rep.virtual_ns < round(spec.duration * 1e9):
+        # a duration the round limit cuts short is said, not silently shortened
+        click.echo(f"workload: stopped at the limit of {MAX_ROUNDS} rounds, after "
+                   f"{rep.virtual_ns / 1e9:.3f} s of the {spec.duration:g} s asked", err=True)
     ctx.exit(1 if rep.corrupt else 0)
 
 

@@ -156,8 +156,9 @@ class Machine:
             raise MachineError(f"{image}: damaged machine image ({e})") from None
         if not isinstance(data, dict) or data.get("format") != IMAGE_FORMAT:
             raise MachineError(f"{image}: not a kmodemu machine image")
-        if data.get("version") != IMAGE_VERSION:
-            raise MachineError(f"{image}: machine image version {data.get('version')!r} is not "
+        version = data.get("version")
+        if type(version) is not int or version != IMAGE_VERSION:  # JSON true is not 1
+            raise MachineError(f"{image}: machine image version {json.dumps(version)} is not "
                                f"supported (this kmodemu reads version {IMAGE_VERSION})")
         if not isinstance(data.get("journal"), list) or not isinstance(data.get("definition"), dict):
             raise MachineError(f"{image}: damaged machine image (missing definition or journal)")

@@ -132,3 +132,51 @@ def test_module_images_are_bounded(tmp_path):
     ok = tmp_path / "ok.ko.gz"
     ok.write_bytes(gzip.compress(b"\x7fELF" + bytes(100)))
     assert load_bytes(ok) == b"\x7fELF" + bytes(100)
+
+
+def test_write_takes_a_value_that_starts_with_a_dash(sh):
+    assert sh("insmod zcache")[0] == 0
+    # echo -5 > …/disable_cleancache: the value reaches the file (read-only: EACCES), not click
+    assert sh("write /sys/module/zcache/parameters/disable_cleancache -5") == (
+        1, "write: /sys/module/zcache/parameters/disable_cleancache: Permission denied\n")
+    assert sh("write /proc/sys/vm/drop_caches -5")[1].endswith("Invalid argument\n")
+
+
+@pytest.mark.parametrize("name", ["", "a b", "tab\there", "bell\a"])
+def test_alloc_refuses_a_name_ps_and_kill_cannot_show(name):
+    with Machine(MachineDef()) as m:
+        rc, out, err = m.capture(["alloc", name, "4M"])
+        assert (rc, out) == (2, "")
+        assert err.endswith("Error: Invalid value for 'NAME': a process name is one word of "
+                            "printable characters\n")
+        assert m.capture(["ps"])[1] == "NAME               PAGES     RES    SWAP  CONTENT\n"
+
+
+def test_a_duration_cut_short_by_the_round_limit_says_so(monkeypatch):
+    from kmodemu.console import mm as commands
+    monkeypatch.setattr(commands, "MAX_ROUNDS", 5)
+    import kmodemu.mm.workload as wl
+    monkeypatch.setattr(wl, "MAX_ROUNDS", 5)
+    with Machine(MachineDef()) as m:
+        m.capture(["mount", "-t", "ext4", "/dev/sda1", "/mnt"])
+        rc, out, err = m.capture(["workload", "--duration", "1000h", "--files", "1",
+                                  "--file-size", "64k"])
+    assert rc == 0
+    assert "time: 5 rounds in " in out
+    assert err.startswith("workload: stopped at the limit of 5 rounds, after ")
+    assert err.endswith(" s of the 3.6e+06 s asked\n")
+
+
+def test_an_image_whose_version_is_true_is_refused(tmp_path):
+    import json
+    from kmodemu.machine import MachineError
+    m = Machine.create(tmp_path / "m", MachineDef())
+    m.close()
+    image = tmp_path / "m" / "machine.json"
+    data = json.loads(image.read_text())
+    data["version"] = True
+    image.write_text(json.dumps(data))
+    with pytest.raises(MachineError) as e:
+        Machine.open(tmp_path / "m")
+    assert str(e.value) == (f"{image}: machine image version true is not supported "
+                            "(this kmodemu reads version 1)")
