@@ -26,6 +26,18 @@ def _default_machine_dir() -> Path:
     return Path(base) / "kmodemu" / "default"
 
 
+def _register_shells() -> None:
+    """Our bash/zsh completion scripts (no space after a directory or a ``param=`` key)."""
+    from click.shell_completion import add_completion_class
+
+    from kmodemu.completion import shell_classes
+    for shell, cls in shell_classes():
+        add_completion_class(cls, shell)
+
+
+_register_shells()
+
+
 class KmodemuGroup(click.Group):
     """Own commands first; any other command is forwarded to the running machine.
 
@@ -68,11 +80,37 @@ class KmodemuGroup(click.Group):
                 formatter.write_dl(rows)
 
 
+def _items(candidates) -> list:
+    from click.shell_completion import CompletionItem
+    return [CompletionItem(c.value, type=c.kind, help=c.help) for c in candidates]
+
+
+def _complete_args(name: str):
+    """A machine command's words, completed from the machine without booting it."""
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+        from kmodemu.completion import Completer, MachineFacts
+        path, guest = resolve_target(ctx.find_root().params.get("machine_dir"))
+        words = [str(w) for w in ctx.params.get("args") or ()]
+        return _items(Completer(MachineFacts(path, guest)).complete(name, words, incomplete))
+    return complete
+
+
+def _complete_machine(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+    from kmodemu.completion import machine_candidates
+    return _items(machine_candidates(_default_machine_dir().parent, incomplete))
+
+
+def _complete_builtin(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+    from kmodemu.completion import builtin_candidates
+    return _items(builtin_candidates([str(p) for p in ctx.params.get("module_path") or ()],
+                                     incomplete))
+
+
 def _forwarder(name: str, help_text: str, short: str) -> click.Command:
     @click.command(name, context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
                                            "help_option_names": []},
                    add_help_option=False, help=help_text, short_help=short)
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED, shell_complete=_complete_args(name))
     @click.pass_context
     def forward(ctx: click.Context, args: tuple[str, ...]) -> None:
         path, guest = ctx.obj["machine_dir"], ctx.obj["guest"]
@@ -167,7 +205,7 @@ def _plugin_errors(machine) -> None:
 
 @click.group(cls=KmodemuGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--machine", "machine_dir", metavar="NAME|DIR|HOST/GUEST", envvar="KMODEMU_MACHINE",
-              default=None,
+              default=None, shell_complete=_complete_machine,
               help="Machine name or directory (default: $KMODEMU_MACHINE, else the machine "
                    "'default' in ~/.local/state/kmodemu/); HOST/GUEST is a guest of a host.")
 @click.version_option(package_name="kmodemu")
@@ -189,7 +227,8 @@ def main(ctx: click.Context, machine_dir: str | None) -> None:
 @click.option("--profile", "--kernel", "profile", type=click.Choice(["3.10", "3.9"]), default="3.10",
               show_default=True, help="3.10 has the tmem lazy-init patchset; 3.9 is the pre-patch kernel.")
 @click.option("--mem", default="256M", show_default=True, help="RAM size (mem= on the command line wins).")
-@click.option("--builtin", "builtin", multiple=True, help="Configure a module built in (=y). Repeatable.")
+@click.option("--builtin", "builtin", multiple=True, shell_complete=_complete_builtin,
+              help="Configure a module built in (=y). Repeatable.")
 @click.option("--module-path", multiple=True, type=click.Path(file_okay=False),
               help="Another directory of module plugins (copied into the machine). Repeatable.")
 @click.option("--release", default=None, help="Kernel release string (default from the profile).")

@@ -150,9 +150,11 @@ def cat(ctx, as_json, paths) -> None:
 
 @console.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.option("-p", "slash", is_flag=True,
+              help="Append / to directories (coreutils ls -p).")
 @click.argument("path", default="/")
 @click.pass_context
-def ls(ctx, as_json, path) -> None:
+def ls(ctx, as_json, slash, path) -> None:
     """List a pseudo directory."""
     k = machine_of(ctx).kernel
     try:
@@ -160,6 +162,9 @@ def ls(ctx, as_json, path) -> None:
     except KernelError as e:
         click.echo(f"ls: cannot access '{path}': {os.strerror(e.errno)}", err=True)
         ctx.exit(2)
+    if slash:  # what shell completion asks for: which entries go deeper
+        base = path.rstrip("/")
+        names = [n + "/" if k.vfs.is_dir(f"{base}/{n}") else n for n in names]
     if as_json:
         click.echo(json.dumps(names))
         return

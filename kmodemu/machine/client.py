@@ -166,15 +166,17 @@ def _wait_serving(path: Path, timeout: float = START_TIMEOUT_S) -> bool:
 
 
 def request(path: Path, req: dict[str, Any], *, stdout: IO[str], stderr: IO[str],
-            extra: dict[str, Any] | None = None) -> int:
+            extra: dict[str, Any] | None = None, timeout: float | None = None) -> int:
     """Send one request; copy its output as it comes; return its exit status.
 
     Ctrl-C is forwarded (the machine drops the command and answers 130); a
-    second Ctrl-C stops waiting.
+    second Ctrl-C stops waiting. ``timeout`` bounds each wait for the machine
+    (shell completion must not hang on a busy one): a ClientError when it passes.
     """
     s = _connect(path)
     if s is None:
         raise ClientError(f"machine {path} is not running")
+    s.settimeout(timeout)
     with contextlib.closing(s):
         reader = proto.LineReader(s)
         try:
@@ -232,11 +234,12 @@ def run_command(path: Path, argv: Sequence[str], *, target: str | None = None,
                           "tty": {"out": _tty(out), "err": _tty(err)}}, stdout=out, stderr=err)
 
 
-def info(path: Path) -> dict[str, Any] | None:
+def info(path: Path, timeout: float | None = None) -> dict[str, Any] | None:
     """What a running machine says about itself; None when it is not running."""
     extra: dict[str, Any] = {}
     try:
-        request(path, {"op": "info"}, stdout=sys.stdout, stderr=sys.stderr, extra=extra)
+        request(path, {"op": "info"}, stdout=sys.stdout, stderr=sys.stderr, extra=extra,
+                timeout=timeout)
     except ClientError:
         return None
     return extra.get("info")
