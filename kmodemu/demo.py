@@ -1,14 +1,22 @@
-"""``kmodemu demo``: one file-and-swap workload on four kernels, side by side.
+"""``kmodemu demo``: one file-and-swap workload on every tmem backend, side by side.
 
 1. no backend (3.10);
 2. zcache built in, enabled by the ``zcache`` boot parameter (3.10);
 3. zcache loaded as a module after the filesystem is mounted and swap enabled
    (3.10: lazy init replays both, so it ends up like 2);
-4. the same on 3.9, which has no lazy init: the module is refused.
+4. the same on 3.9, which has no lazy init: the module is refused;
+5. RAMster (``zcache ramster=1``): the same RAM-poor node, its zcache pages sent to a
+   RAM server over TCP;
+6. and 7. Xen tmem: two guests of one Xen host, one booted with ``tmem``, one that
+   loads the ``tmem`` module after its mounts.
 
 Every run is a fresh machine driven through console commands (the same ones
-``kmodemu shell`` takes), so the report can list exactly what ran. Runs are
-deterministic and independent, so they go to worker processes in parallel.
+``kmodemu shell`` takes), so the report can list exactly what ran. Runs 1-4 are
+in-process machines; 5-7 are machine processes booted with the CLI and driven
+through the client (``demo_nodes``). A backend this build does not have is shown
+as "not available in this build", with the reason its commands gave, never
+faked. Runs are deterministic and independent, so they go to worker processes
+in parallel.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Protocol
 
 import click
 
@@ -61,6 +70,15 @@ class Config:
     modprobe: bool = False
     color: str = ""
     dashed: bool = False   # drawn over a solid line it may coincide with
+    #: "local" (one in-process machine), "ramster" (a node and its RAM server) or "xen"
+    #: (a guest; the xen configs are guests of one host and run together)
+    kind: str = "local"
+    #: what the run is on, under its title in the table (the profile, unless said)
+    platform: str = ""
+
+    @property
+    def where(self) -> str:
+        return self.platform or self.profile
 
 
 CONFIGS = (
@@ -69,7 +87,15 @@ CONFIGS = (
            color="#1f77b4"),
     Config("module", "zcache module", "3.10", modprobe=True, color="#ff7f0e", dashed=True),
     Config("module-3.9", "3.9 + module", "3.9", modprobe=True, color="#d62728", dashed=True),
+    Config("ramster", "ramster", "3.10", modprobe=True, color="#2ca02c", kind="ramster",
+           platform="3.10, TCP"),
+    Config("xen-boot", "Xen tmem boot", "3.10", cmdline="tmem", color="#9467bd", kind="xen",
+           platform="3.10 domU"),
+    Config("xen-module", "Xen tmem module", "3.10", modprobe=True, color="#8c564b", dashed=True,
+           kind="xen", platform="3.10 domU"),
 )
+#: shown in every cell of a run whose backend this build does not have
+NOT_AVAILABLE = "not available in this build"
 
 
 @dataclass
@@ -84,6 +110,10 @@ class Sample:
     frontswap_stores: int = 0
     swap_writes: int = 0
     zcache: dict[str, int] = field(default_factory=dict)
+    #: RAMster's counters (debugfs ramster/ of the node, foreign_* of the RAM server)
+    remote: dict[str, int] = field(default_factory=dict)
+    #: pages read or touched whose bytes were not what was written (``CORRUPT``)
+    corrupt: int = 0
 
 
 @dataclass
@@ -94,10 +124,20 @@ class Run:
     samples: list[Sample] = field(default_factory=list)
     zcache_present: bool = False
     zcache_fields: tuple[str, ...] = ()
+    #: why this build cannot make this run (its backend is missing); None when it ran
+    unavailable: str | None = None
+    #: sha256 of every file at the end (``sha256sum``), to compare with the other runs
+    digests: dict[str, str] = field(default_factory=dict)
+    #: commands run on other machines of the run (the RAM server, the Xen host), by machine
+    others: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def available(self) -> bool:
+        return self.unavailable is None and bool(self.samples)
 
     @property
     def final(self) -> Sample:
-        return self.samples[-1]
+        return self.samples[-1] if self.samples else Sample(0)
 
     # -- figures ---------------------------------------------------------------
     def zpages(self, s: Sample | None = None) -> int:
@@ -141,12 +181,115 @@ class Run:
 
 # -- one run --------------------------------------------------------------------
 
-_READ = re.compile(r": \d+ pages, \d+ cached, (\d+) from cleancache, (\d+) from disk")
-_TOUCH = re.compile(r": \d+ pages, \d+ resident, (\d+) from frontswap, (\d+) from swap disk")
+_READ = re.compile(r": \d+ pages, \d+ cached, (\d+) from cleancache, (\d+) from disk(?:, (\d+) CORRUPT)?")
+_TOUCH = re.compile(r": \d+ pages, \d+ resident, (\d+) from frontswap, (\d+) from swap disk"
+                    r"(?:, (\d+) CORRUPT)?")
+RAMSTER_FIELDS = ("eph_pages_remoted", "pers_pages_remoted", "remote_eph_pages_succ_get",
+                  "remote_pers_pages_succ_get")
+FOREIGN_FIELDS = ("foreign_eph_pages", "foreign_pers_pages")
+
+
+class Shell(Protocol):
+    """Runs one console command line on a machine (an in-process Session, or a ``demo_nodes.Node``)."""
+
+    def run(self, line: str) -> Any: ...
+
+
+class Driver:
+    """The workload on one machine, a step at a time, so guests sharing a host can interleave."""
+
+    def __init__(self, run: Run, work: Workload, shell: Shell):
+        self.run, self.work, self.shell = run, work, shell
+        self.rng = random.Random(work.seed)
+        self.sample = Sample(0)
+        #: extra counters read at each sample: (machine, debugfs dir, fields, into Sample.remote)
+        self.remote_sources: list[tuple[Shell, str, tuple[str, ...]]] = []
+
+    def sh(self, line: str, record: bool = True):
+        outcome = self.shell.run(line)
+        if record:
+            self.run.commands.append(line)
+        if outcome.rc:
+            self.run.notes.append(f"$ {line}: " + " ".join(outcome.stderr.split("\n")).strip())
+        return outcome
+
+    def why(self, *words: str) -> list[str]:
+        """The kernel's own lines about a refusal (dmesg), for the notes."""
+        return [line.split("] ", 1)[-1] for line in self.sh("dmesg", False).stdout.splitlines()
+                if any(w in line for w in words) and "staging" not in line]
+
+    def disks(self) -> None:
+        self.sh("mount /dev/sda1 /data -t ext4")
+        self.sh("mkswap /dev/sdb1 256M")
+        self.sh("swapon /dev/sdb1")
+
+    def modprobe(self, line: str, *words: str) -> bool:
+        if self.sh(line).rc:
+            self.run.notes.extend(f"dmesg: {w}" for w in self.why(*words))
+            return False
+        return True
+
+    def populate(self) -> None:
+        work = self.work
+        for i in range(work.files):
+            self.sh(f"mkfile /data/f{i} --size {work.file_size} "
+                    f"--content {CONTENT_KINDS[i % len(CONTENT_KINDS)]} --seed {work.seed + i}")
+        self.sh(f"alloc app {work.anon} --content mixed --seed {work.seed}")
+        self.run.zcache_present = "zcache" in self.sh("ls /sys/kernel/debug", False).stdout.split()
+        if self.run.zcache_present:
+            present = set(self.sh("ls /sys/kernel/debug/zcache", False).stdout.split())
+            self.run.zcache_fields = tuple(f for f in ZCACHE_FIELDS if f in present)
+
+    def round(self, r: int, pause: str | None = None) -> None:
+        """One round of reads and a pass over the process (``pause``: a ``sleep`` after it, for
+        a backend whose work runs on timers)."""
+        work, rng, prev = self.work, self.rng, self.sample
+        hot = max(1, work.files // 4)
+        paths = [f"/data/f{rng.randrange(hot) if rng.random() < 0.6 else rng.randrange(work.files)}"
+                 for _ in range(work.reads_per_round)]
+        sample = Sample(r, cleancache_hits=prev.cleancache_hits, disk_reads=prev.disk_reads,
+                        frontswap_loads=prev.frontswap_loads, swap_disk_reads=prev.swap_disk_reads,
+                        corrupt=prev.corrupt)
+        for m in _READ.finditer(self.sh("read " + " ".join(paths)).stdout):
+            sample.cleancache_hits += int(m.group(1))
+            sample.disk_reads += int(m.group(2))
+            sample.corrupt += int(m.group(3) or 0)
+        for m in _TOUCH.finditer(self.sh("touch-anon app").stdout):
+            sample.frontswap_loads += int(m.group(1))
+            sample.swap_disk_reads += int(m.group(2))
+            sample.corrupt += int(m.group(3) or 0)
+        if pause:
+            self.sh(pause)
+        self._counters(sample)
+        self.run.samples.append(sample)
+        self.sample = sample
+
+    def _counters(self, sample: Sample) -> None:
+        """What the console shows: debugfs counters, and pages written to swap (/proc/vmstat)."""
+        sh = self.sh
+        text = sh("cat /sys/kernel/debug/frontswap/succ_stores", False).stdout.strip()
+        sample.frontswap_stores = int(text or 0)
+        vmstat = dict(line.split() for line in sh("cat /proc/vmstat", False).stdout.splitlines())
+        sample.swap_writes = int(vmstat.get("pswpout", 0))
+        if self.run.zcache_fields:
+            paths = " ".join(f"/sys/kernel/debug/zcache/{f}" for f in self.run.zcache_fields)
+            values = sh(f"cat {paths}", False).stdout.split()
+            sample.zcache = {f: int(v) for f, v in zip(self.run.zcache_fields, values)}
+        for shell, directory, fields in self.remote_sources:
+            out = shell.run("cat " + " ".join(f"{directory}/{f}" for f in fields))
+            if out.rc == 0:
+                sample.remote.update({f: int(v) for f, v in zip(fields, out.stdout.split())})
+
+    def finish(self) -> None:
+        """Every file's sha256 at the end: the bytes each backend gave back, compared in the table."""
+        paths = [f"/data/f{i}" for i in range(self.work.files)]
+        for line in self.sh("sha256sum " + " ".join(paths)).stdout.splitlines():
+            digest, _, path = line.partition("  ")
+            self.run.digests[path] = digest
 
 
 def run_config(config: Config, work: Workload) -> Run:
-    """Boot a machine for ``config``, run the workload, sample counters every round."""
+    """Boot an in-process machine for ``config``, run the workload, sample counters every round."""
     from kmodemu.machine import Machine, MachineDef
     from kmodemu.scenario.session import Session
 
@@ -154,69 +297,163 @@ def run_config(config: Config, work: Workload) -> Run:
     machine = Machine(MachineDef(profile=config.profile, cmdline=config.cmdline,
                                  builtin=list(config.builtin), mem=work.mem, seed=work.seed))
     with machine:
-        session = Session(machine)
-
-        def sh(line: str, record: bool = True):
-            outcome = session.run(line)
-            if record:
-                run.commands.append(line)
-            if outcome.rc:
-                run.notes.append(f"$ {line}: " + " ".join(outcome.stderr.split("\n")).strip())
-            return outcome
-
-        sh("mount /dev/sda1 /data -t ext4")
-        sh("mkswap /dev/sdb1 256M")
-        sh("swapon /dev/sdb1")
-        if config.modprobe and sh("modprobe zcache").rc:
-            why = [line.split("] ", 1)[-1] for line in sh("dmesg", False).stdout.splitlines()
-                   if "zcache" in line and "staging" not in line]
-            run.notes.extend(f"dmesg: {w}" for w in why)
-        for i in range(work.files):
-            sh(f"mkfile /data/f{i} --size {work.file_size} "
-               f"--content {CONTENT_KINDS[i % len(CONTENT_KINDS)]} --seed {work.seed + i}")
-        sh(f"alloc app {work.anon} --content mixed --seed {work.seed}")
-        run.zcache_present = "zcache" in sh("ls /sys/kernel/debug", False).stdout.split()
-        if run.zcache_present:
-            present = set(sh("ls /sys/kernel/debug/zcache", False).stdout.split())
-            run.zcache_fields = tuple(f for f in ZCACHE_FIELDS if f in present)
-        rng = random.Random(work.seed)
-        hot = max(1, work.files // 4)
-        sample = Sample(0)
+        d = Driver(run, work, Session(machine))
+        d.disks()
+        if config.modprobe:
+            d.modprobe("modprobe zcache", "zcache")
+        d.populate()
         for r in range(1, work.rounds + 1):
-            paths = [f"/data/f{rng.randrange(hot) if rng.random() < 0.6 else rng.randrange(work.files)}"
-                     for _ in range(work.reads_per_round)]
-            sample = Sample(r, cleancache_hits=sample.cleancache_hits, disk_reads=sample.disk_reads,
-                            frontswap_loads=sample.frontswap_loads,
-                            swap_disk_reads=sample.swap_disk_reads)
-            for m in _READ.finditer(sh("read " + " ".join(paths)).stdout):
-                sample.cleancache_hits += int(m.group(1))
-                sample.disk_reads += int(m.group(2))
-            for m in _TOUCH.finditer(sh("touch-anon app").stdout):
-                sample.frontswap_loads += int(m.group(1))
-                sample.swap_disk_reads += int(m.group(2))
-            _counters(sh, run, sample)
-            run.samples.append(sample)
+            d.round(r)
+        d.finish()
     return run
 
 
-def _counters(sh, run: Run, sample: Sample) -> None:
-    """What the console shows: debugfs counters, and pages written to swap (/proc/vmstat)."""
-    text = sh("cat /sys/kernel/debug/frontswap/succ_stores", False).stdout.strip()
-    sample.frontswap_stores = int(text or 0)
-    vmstat = dict(line.split() for line in sh("cat /proc/vmstat", False).stdout.splitlines())
-    sample.swap_writes = int(vmstat.get("pswpout", 0))
-    if run.zcache_fields:
-        paths = " ".join(f"/sys/kernel/debug/zcache/{f}" for f in run.zcache_fields)
-        values = sh(f"cat {paths}", False).stdout.split()
-        sample.zcache = {f: int(v) for f, v in zip(run.zcache_fields, values)}
+def run_ramster(config: Config, work: Workload) -> Run:
+    """The RAM-poor node (``work.mem``) runs zcache with RAMster; its pages go to a RAM
+    server over loopback TCP (docs/ramster.md's admin procedure, console commands only)."""
+    from kmodemu.demo_nodes import Cluster, free_port
+
+    run = Run(config)
+    with Cluster() as cluster:
+        node, why = cluster.boot("node", "--mem", work.mem, "--seed", str(work.seed))
+        if node is None:
+            run.notes.append(f"kmodemu boot: {why}")
+            return run
+        d = Driver(run, work, node)
+        d.disks()
+        # the capability itself: a kernel configured without RAMster refuses ramster=1
+        if not d.modprobe("modprobe zcache ramster=1", "ramster", "zcache"):
+            run.unavailable = _reason(run, "RAMster")
+            return run
+        if d.sh("ls /sys/kernel/config", False).rc:
+            run.unavailable = "no configfs (/sys/kernel/config), which RAMster's cluster needs"
+            return run
+        server, why = cluster.boot("server", "--mem", RAM_SERVER_MEM, "--seed", str(work.seed))
+        if server is None:
+            run.notes.append(f"kmodemu boot (the RAM server): {why}")
+            return run
+        sd = Driver(Run(config), work, server)
+        sd.sh("modprobe zcache ramster=1")
+        port = free_port(("127.0.0.1", "127.0.0.2"))
+        nodes = (("system1", "127.0.0.1", 0), ("system2", "127.0.0.2", 1))
+        for drv, me in ((sd, "system1"), (d, "system2")):
+            _ramster_cluster(drv, nodes, port, me)
+        for drv in (sd, d):
+            for _, _, num in nodes:
+                drv.sh(f"write /sys/kernel/mm/ramster/manual_node_up {num}")
+        d.sh("write /sys/kernel/mm/ramster/remote_target_nodenum 0")
+        d.sh("write /sys/kernel/mm/ramster/pers_remotify_enable 1")
+        d.sh("write /sys/kernel/mm/ramster/eph_remotify_enable 1")
+        d.remote_sources = [(node, "/sys/kernel/debug/ramster", RAMSTER_FIELDS),
+                            (server, "/sys/kernel/debug/ramster", FOREIGN_FIELDS)]
+        d.populate()
+        d.sh("sleep 60")  # RAMster's worker starts remotifying once the node has been up a while
+        for r in range(1, work.rounds + 1):
+            d.round(r, pause="sleep 1")
+        d.finish()
+        run.others["RAM server"] = sd.run.commands
+        run.notes.extend(f"RAM server: {n}" for n in sd.run.notes)
+    return run
 
 
-def run_all(work: Workload, jobs: int) -> list[Run]:
-    """The four runs, in worker processes when ``jobs`` > 1 (same results either way)."""
+#: the RAM server's memory: room for the node's pages
+RAM_SERVER_MEM = "256M"
+
+
+def _ramster_cluster(d: Driver, nodes, port: int, me: str) -> None:
+    """The cluster in configfs, as the howto writes it (nodemanager.c's attributes)."""
+    base = "/sys/kernel/config/cluster/ramster"
+    d.sh(f"mkdir {base}")
+    for name, addr, num in nodes:
+        d.sh(f"mkdir {base}/node/{name}")
+        d.sh(f"write {base}/node/{name}/ipv4_address {addr}")
+        d.sh(f"write {base}/node/{name}/ipv4_port {port}")
+        d.sh(f"write {base}/node/{name}/num {num}")
+        if name == me:
+            d.sh(f"write {base}/node/{name}/local 1")
+
+
+def _reason(run: Run, what: str) -> str:
+    """The refusal as the commands gave it (the last note), for "not available" cells."""
+    said = [n.split(": ", 1)[-1] for n in run.notes]
+    return f"{what}: " + "; ".join(said) if said else f"{what} refused"
+
+
+#: the Xen host's memory: both guests and what tmem keeps for them
+XEN_HOST_MEM = "512M"
+
+
+def run_xen(configs: tuple[Config, ...], work: Workload) -> list[Run]:
+    """Guests of one Xen host sharing its tmem: one booted with ``tmem`` on its command line,
+    one that loads the ``tmem`` module after its mounts (docs/xen.md; console commands only:
+    ``kmodemu boot --xen``, ``xl create``, ``--machine HOST/GUEST``)."""
+    from kmodemu.demo_nodes import Cluster
+    from kmodemu.kernel.profiles import memparse
+
+    runs = [Run(c) for c in configs]
+    with Cluster() as cluster:
+        host, why = cluster.boot("host", "--xen", "--xen-cmdline", "tmem", "--mem", XEN_HOST_MEM,
+                                 "--seed", str(work.seed))
+        if host is None:
+            said = why.removeprefix("Error: ").split(" (Did you mean")[0]
+            for r in runs:
+                r.unavailable = f"no Xen hypervisor: kmodemu boot --xen: {said}"
+            return runs
+        hd = Driver(Run(configs[0]), work, host)
+        if hd.sh("xl list", False).rc:
+            for r in runs:
+                r.unavailable = "the Xen host has no xl: " + _reason(hd.run, "xl")
+            return runs
+        drivers = []
+        for i, (c, r) in enumerate(zip(configs, runs)):
+            name = f"guest{i + 1}"
+            cfg = cluster.file(f"{name}.cfg", f'name = "{name}"\nmemory = {memparse(work.mem) >> 20}\n'
+                               + (f'extra = "{c.cmdline}"\n' if c.cmdline else ""))
+            if hd.sh(f"xl create {cfg}").rc:
+                continue  # the host's note says why; the column shows "failed"
+            d = Driver(r, work, host.guest(name))
+            d.disks()
+            if c.modprobe and not d.modprobe("modprobe tmem", "tmem", "xen"):
+                r.unavailable = _reason(r, "the Xen tmem shim")
+                continue
+            d.populate()
+            drivers.append(d)
+        for rnd in range(1, work.rounds + 1):
+            for d in drivers:  # the guests take turns: they compete for the host's tmem
+                d.round(rnd)
+        for d in drivers:
+            d.finish()
+        for r in runs:
+            r.others["Xen host"] = hd.run.commands
+            r.notes.extend(f"Xen host: {n}" for n in hd.run.notes)
+    return runs
+
+
+def _run_group(group: str, work: Workload) -> list[Run]:
+    """The runs of one worker: a local or RAMster config alone, the Xen guests together."""
+    configs = tuple(c for c in CONFIGS if _group(c) == group)
+    if configs[0].kind == "xen":
+        return run_xen(configs, work)
+    if configs[0].kind == "ramster":
+        return [run_ramster(configs[0], work)]
+    return [run_config(configs[0], work)]
+
+
+def _group(c: Config) -> str:
+    return "xen" if c.kind == "xen" else c.key
+
+
+def run_all(work: Workload, jobs: int, keys: tuple[str, ...] | None = None) -> list[Run]:
+    """Every run (or those in ``keys``), in worker processes when ``jobs`` > 1 (same results either
+    way), in CONFIGS order."""
+    groups = list(dict.fromkeys(_group(c) for c in CONFIGS if keys is None or c.key in keys))
     if jobs <= 1:
-        return [run_config(c, work) for c in CONFIGS]
-    with ProcessPoolExecutor(max_workers=min(jobs, len(CONFIGS))) as pool:
-        return list(pool.map(run_config, CONFIGS, [work] * len(CONFIGS)))
+        batches = [_run_group(g, work) for g in groups]
+    else:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(groups))) as pool:
+            batches = list(pool.map(_run_group, groups, [work] * len(groups)))
+    runs = {r.config.key: r for batch in batches for r in batch}
+    return [runs[c.key] for c in CONFIGS if c.key in runs]
 
 
 # -- the table ------------------------------------------------------------------
@@ -225,40 +462,71 @@ def _mib(n: int) -> str:
     return f"{n / (1 << 20):.1f} MiB"
 
 
+#: the cell of a run that did not happen: its backend is missing, or it failed before sampling
+NA_CELL, FAILED_CELL = "n/a", "failed"
+
+
 def table_rows(runs: list[Run]) -> list[tuple[str, list[str]]]:
-    """The side-by-side figures, as text cells (shared by the terminal and the HTML)."""
-    base = runs[0].final
+    """The side-by-side figures, as text cells (shared by the terminal and the HTML).
+
+    A run without samples has ``n/a`` (not available in this build) or ``failed`` cells.
+    """
+    base = runs[0]
 
     def avoided(attr: str, run: Run) -> str:
-        if run is runs[0]:
+        if run is base:
             return "-"
-        saved = getattr(base, attr) - getattr(run.final, attr)
-        pct = f" ({100 * saved / getattr(base, attr):.0f}%)" if getattr(base, attr) else ""
+        saved = getattr(base.final, attr) - getattr(run.final, attr)
+        pct = f" ({100 * saved / getattr(base.final, attr):.0f}%)" if getattr(base.final, attr) else ""
         return f"{saved}{pct}"
 
     def zc(run: Run, fn) -> str:
         return fn(run) if run.zcache_present and run.zframes() else "-"
 
-    rows = [
-        ("cleancache hits", [str(r.final.cleancache_hits) for r in runs]),
-        ("frontswap stores", [str(r.final.frontswap_stores) for r in runs]),
-        ("frontswap loads", [str(r.final.frontswap_loads) for r in runs]),
-        ("disk reads", [str(r.final.disk_reads) for r in runs]),
-        ("  avoided", [avoided("disk_reads", r) for r in runs]),
-        ("swap writes", [str(r.final.swap_writes) for r in runs]),
-        ("  avoided", [avoided("swap_writes", r) for r in runs]),
-        ("compression ratio", [zc(r, lambda r: f"{r.compression_ratio():.2f}x") for r in runs]),
-        ("zbud density", [zc(r, lambda r: f"{r.density():.2f} pages/frame") for r in runs]),
-        ("RAM used by zcache", [zc(r, lambda r: _mib(r.ram_used())) for r in runs]),
-        ("  peak", [zc(r, lambda r: _mib(r.peak_ram_used())) for r in runs]),
+    def remote(run: Run, *fields: str) -> str:
+        return str(sum(run.final.remote.get(f, 0) for f in fields)) if run.final.remote else "-"
+
+    def intact(run: Run) -> str:
+        same = sum(1 for p, d in run.digests.items() if base.digests.get(p) == d)
+        return f"{same}/{len(base.digests)}" if run.digests else "-"
+
+    figures: list[tuple[str, Callable[[Run], str]]] = [
+        ("cleancache hits", lambda r: str(r.final.cleancache_hits)),
+        ("frontswap stores", lambda r: str(r.final.frontswap_stores)),
+        ("frontswap loads", lambda r: str(r.final.frontswap_loads)),
+        ("disk reads", lambda r: str(r.final.disk_reads)),
+        ("  avoided", lambda r: avoided("disk_reads", r)),
+        ("swap writes", lambda r: str(r.final.swap_writes)),
+        ("  avoided", lambda r: avoided("swap_writes", r)),
+        ("compression ratio", lambda r: zc(r, lambda r: f"{r.compression_ratio():.2f}x")),
+        ("zbud density", lambda r: zc(r, lambda r: f"{r.density():.2f} pages/frame")),
+        ("RAM used by zcache", lambda r: zc(r, lambda r: _mib(r.ram_used()))),
+        ("  peak", lambda r: zc(r, lambda r: _mib(r.peak_ram_used()))),
     ]
-    return rows
+    if any(r.final.remote for r in runs):
+        figures += [
+            ("pages sent to a peer", lambda r: remote(r, "eph_pages_remoted", "pers_pages_remoted")),
+            ("  fetched back", lambda r: remote(r, "remote_eph_pages_succ_get",
+                                                "remote_pers_pages_succ_get")),
+            ("  held by the peer", lambda r: remote(r, *FOREIGN_FIELDS)),
+        ]
+    figures += [
+        ("files intact (sha256)", intact),
+        ("pages read back wrong", lambda r: str(r.final.corrupt)),
+    ]
+
+    def cell(run: Run, fn: Callable[[Run], str]) -> str:
+        if run.samples:
+            return fn(run)
+        return NA_CELL if run.unavailable else FAILED_CELL
+
+    return [(name, [cell(r, fn) for r in runs]) for name, fn in figures]
 
 
 def format_table(runs: list[Run]) -> str:
     rows = table_rows(runs)
     heads = [r.config.title for r in runs]
-    kernels = [f"({r.config.profile})" for r in runs]
+    kernels = [f"({r.config.where})" for r in runs]
     w0 = max(len(name) for name, _ in rows)
     widths = [max(len(h), len(k), *(len(cells[i]) for _, cells in rows))
               for i, (h, k) in enumerate(zip(heads, kernels))]
@@ -266,6 +534,10 @@ def format_table(runs: list[Run]) -> str:
              " " * w0 + "".join(f"  {k:>{w}}" for k, w in zip(kernels, widths))]
     for name, cells in rows:
         lines.append(f"{name:<{w0}}" + "".join(f"  {c:>{w}}" for c, w in zip(cells, widths)))
+    missing = [r for r in runs if r.unavailable]
+    if missing:
+        lines += ["", f"{NA_CELL}: {NOT_AVAILABLE}:"]
+        lines += [f"  {r.config.title}: {r.unavailable}" for r in missing]
     return "\n".join(lines)
 
 
@@ -283,27 +555,34 @@ def format_table(runs: list[Run]) -> str:
               help="Runs in parallel (default: CPUs, at most 4).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write every sample as JSON.")
-def demo(html_path, no_html, open_browser, quick, rounds, jobs, json_path) -> None:
-    """Run one file-and-swap workload on four kernels and compare them.
+@click.option("--run", "only", multiple=True, type=click.Choice([c.key for c in CONFIGS]),
+              help="Only this run (repeatable); 'none', the baseline, is always run.")
+def demo(html_path, no_html, open_browser, quick, rounds, jobs, json_path, only) -> None:
+    """Run one file-and-swap workload on every tmem backend and compare them.
 
     \b
     1. no backend                          (3.10)
     2. zcache built in, boot parameter     (3.10)
     3. zcache as a module, after mounting  (3.10: lazy init replays the mount)
     4. the same on 3.9                     (no lazy init: the module is refused)
+    5. ramster: zcache ramster=1, pages to a RAM server over TCP
+    6. Xen tmem: a guest booted with tmem  (one Xen host for 6 and 7)
+    7. Xen tmem: a guest loading the module after its mounts
 
+    A backend this build does not have is shown as "not available in this build".
     Prints a side-by-side table and writes a self-contained HTML report.
     """
     work = QUICK if quick else FULL
     if rounds:
         work = Workload(**{**asdict(work), "rounds": rounds})
+    keys = tuple(dict.fromkeys(("none", *only))) if only else None
+    count = len(keys) if keys else len(CONFIGS)
     jobs = jobs or min(4, os.cpu_count() or 1)
-    click.echo(f"kmodemu demo: {work.describe()}; {len(CONFIGS)} kernels, {jobs} at a time…",
-               err=True)
-    runs = run_all(work, jobs)
-    click.echo(f"The same workload ({work.describe()}) on four kernels:\n")
+    click.echo(f"kmodemu demo: {work.describe()}; {count} runs, {jobs} at a time…", err=True)
+    runs = run_all(work, jobs, keys)
+    click.echo(f"The same workload ({work.describe()}) on {len(runs)} runs:\n")
     click.echo(format_table(runs))
-    notes = [f"{r.config.title}: {n}" for r in runs for n in r.notes]
+    notes = [f"{r.config.title}: {n}" for r in runs if not r.unavailable for n in r.notes]
     if notes:
         click.echo("\nNotes:")
         for n in notes:

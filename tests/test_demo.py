@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kmodemu.demo import QUICK, run_all
+from kmodemu.demo import CONFIGS, QUICK, run_all
 from kmodemu.report.check import check_html
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,30 +38,115 @@ def _row(stdout: str, name: str) -> list[str]:
 
 def test_table_tells_the_story(quick):
     r, _, _ = quick
-    hits = [int(x) for x in _row(r.stdout, "cleancache hits")]
-    stores = [int(x) for x in _row(r.stdout, "frontswap stores")]
+    hits = [int(x) for x in _row(r.stdout, "cleancache hits")[:4]]
+    stores = [int(x) for x in _row(r.stdout, "frontswap stores")[:4]]
     none, boot, module, old = hits
     assert none == 0 and old == 0                  # no backend; 3.9 refused the module
     assert boot > 0 and module == boot             # lazy init: module after mount == built in
     assert stores[1] > 0 and stores[2] == stores[1] and stores[3] == 0
-    reads = [int(x) for x in _row(r.stdout, "disk reads")]
+    reads = [int(x) for x in _row(r.stdout, "disk reads")[:4]]
     assert reads[1] < reads[0] and reads[3] == reads[0]
     assert "x" in _row(r.stdout, "compression ratio")[1]
     assert "MiB" in r.stdout
     assert "3.9 + module: $ modprobe zcache: modprobe: ERROR: could not insert 'zcache'" in r.stdout
     assert "Report: file://" in r.stdout
-    assert "kernels" in r.stderr and "cleancache" not in r.stderr   # progress only on stderr
+    assert "7 runs" in r.stderr and "cleancache" not in r.stderr   # progress only on stderr
+    # every backend gave back the bytes written to it
+    assert _row(r.stdout, "files intact (sha256)")[:4] == [f"{QUICK.files}/{QUICK.files}"] * 4
+    assert _row(r.stdout, "pages read back wrong")[:4] == ["0"] * 4
 
 
 def test_json_has_every_sample(quick):
     _, _, doc = quick
     assert doc["workload"]["rounds"] == QUICK.rounds
-    assert [len(run["samples"]) for run in doc["runs"]] == [QUICK.rounds] * 4
+    assert [run["config"]["key"] for run in doc["runs"]] == [c.key for c in CONFIGS]
+    assert [len(run["samples"]) for run in doc["runs"][:4]] == [QUICK.rounds] * 4
+    for run in doc["runs"]:
+        assert len(run["samples"]) == (0 if run["unavailable"] else QUICK.rounds), run["notes"]
 
 
 def test_parallel_runs_give_the_same_figures():
-    serial = [asdict(r) for r in run_all(QUICK, jobs=1)]
-    assert [asdict(r) for r in run_all(QUICK, jobs=2)] == serial
+    keys = ("none", "boot", "module", "module-3.9")
+    serial = [asdict(r) for r in run_all(QUICK, jobs=1, keys=keys)]
+    assert [asdict(r) for r in run_all(QUICK, jobs=2, keys=keys)] == serial
+
+
+# -- ramster and Xen tmem: run for real where this build has them, "not available" otherwise --
+
+def _build_has_ramster() -> bool:
+    """Independently of the demo: does zcache here take ramster=1 (RAMster configured in)?"""
+    from kmodemu.machine import Machine, MachineDef
+    with Machine(MachineDef(mem="64M")) as m:
+        return m.capture(["modprobe", "zcache", "ramster=1"])[0] == 0
+
+
+def _build_has_xen() -> bool:
+    from kmodemu.cli import main
+    return "--xen" in CliRunner().invoke(main, ["boot", "--help"]).stdout
+
+
+def test_ramster_column_matches_the_build(quick):
+    r, html, doc = quick
+    run = next(x for x in doc["runs"] if x["config"]["key"] == "ramster")
+    col = [c.key for c in CONFIGS].index("ramster")
+    if not _build_has_ramster():
+        assert run["samples"] == [] and run["unavailable"].startswith("RAMster: modprobe: ERROR: "
+                                                                       "could not insert 'zcache'")
+        assert _row(r.stdout, "cleancache hits")[col] == "n/a"
+        assert f"  ramster: {run['unavailable']}\n" in r.stdout
+        assert "n/a: not available in this build:" in r.stdout
+        assert run["commands"][-1] == "modprobe zcache ramster=1"   # it stopped where it was refused
+        return
+    assert run["unavailable"] is None, run["notes"]
+    final = run["samples"][-1]
+    assert final["remote"]["pers_pages_remoted"] + final["remote"]["eph_pages_remoted"] > 0
+    assert final["remote"]["foreign_pers_pages"] + final["remote"]["foreign_eph_pages"] > 0
+    assert _row(r.stdout, "files intact (sha256)")[col] == f"{QUICK.files}/{QUICK.files}"
+    assert final["corrupt"] == 0 and final["disk_reads"] < doc["runs"][0]["samples"][-1]["disk_reads"]
+    assert "Pages in a peer" in html.read_text()
+
+
+def test_xen_columns_match_the_build(quick):
+    r, _, doc = quick
+    runs = [x for x in doc["runs"] if x["config"]["kind"] == "xen"]
+    assert [x["config"]["key"] for x in runs] == ["xen-boot", "xen-module"]
+    if not _build_has_xen():
+        for run in runs:
+            assert run["samples"] == [] and run["commands"] == []
+            assert run["unavailable"] == "no Xen hypervisor: kmodemu boot --xen: No such option '--xen'."
+        return
+    for run in runs:
+        assert run["unavailable"] is None, run["notes"]
+        assert run["samples"][-1]["cleancache_hits"] > 0 and run["samples"][-1]["corrupt"] == 0
+        assert set(run["digests"].values()) <= set(doc["runs"][0]["digests"].values())
+
+
+def test_unavailable_runs_leave_no_machine_behind(tmp_path, monkeypatch):
+    """The multi-machine runs boot real machine processes: all are stopped and removed."""
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    runs = run_all(QUICK, jobs=1, keys=("none", "ramster", "xen-boot", "xen-module"))
+    assert [r.config.key for r in runs] == ["none", "ramster", "xen-boot", "xen-module"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_not_available_in_the_table_and_report():
+    """The rendering of a run this build cannot make (whatever this build has)."""
+    from kmodemu.demo import NOT_AVAILABLE, Run, format_table
+    from kmodemu.report.html import render_report
+
+    base = run_all(QUICK, jobs=1, keys=("none",))[0]
+    gone = Run(next(c for c in CONFIGS if c.key == "ramster"), commands=["modprobe zcache ramster=1"],
+               unavailable="RAMster: zcache: ramster requested, but this kernel has no ramster module")
+    text = format_table([base, gone])
+    assert _row(text, "disk reads") == [str(base.final.disk_reads), "n/a"]
+    assert text.endswith("n/a: not available in this build:\n  ramster: RAMster: zcache: ramster "
+                         "requested, but this kernel has no ramster module")
+    html = render_report([base, gone], QUICK)
+    assert check_html(html) == []
+    assert html.count(f'<td class="na" rowspan="13">{NOT_AVAILABLE}</td>') == 1
+    assert "ramster: profile 3.10 (3.10, TCP), command line &#x27;&#x27; (not available" in html
+    assert "Pages in a peer" not in html
 
 
 def test_report_is_self_contained(quick):
@@ -108,7 +193,7 @@ def test_report_renders_in_a_headless_browser(quick, tmp_path):
     dom = subprocess.run(flags + ["--dump-dom", html.as_uri()], capture_output=True, text=True,
                          timeout=120)
     assert dom.returncode == 0, dom.stderr
-    assert "kmodemu demo: one workload, four kernels" in dom.stdout
+    assert "kmodemu demo: one workload on every tmem backend" in dom.stdout
     assert dom.stdout.count("<svg") >= 4 and "<table>" in dom.stdout
     shot = tmp_path / "report.png"
     r = subprocess.run(flags + [f"--screenshot={shot}", "--window-size=1024,2400", html.as_uri()],

@@ -1,0 +1,112 @@
+"""Running machines for the demo's runs that need more than one kernel (RAMster's node and
+RAM server, a Xen host and its guests).
+
+They are booted with the ``kmodemu`` CLI, as a person would, and driven through the
+client with console command lines only, so these runs use exactly the interfaces the
+docs describe. Every machine lives in a private temporary directory and is stopped
+and removed when the run ends, whatever happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shlex
+import socket
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from kmodemu.machine import client
+
+BOOT_TIMEOUT_S = 300.0
+
+
+@dataclass
+class Outcome:
+    """What one command line printed, and its status (the same fields as a Session's)."""
+
+    rc: int
+    stdout: str
+    stderr: str
+
+
+class Node:
+    """One running machine (or one guest of a running host) taking console command lines."""
+
+    def __init__(self, path: Path, guest: str | None = None):
+        self.path = Path(path)
+        self.target = guest
+
+    def run(self, line: str) -> Outcome:
+        try:
+            argv = shlex.split(line)
+        except ValueError as e:
+            return Outcome(2, "", f"kmodemu: {line}: {e}\n")
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            rc = client.run_command(self.path, argv, target=self.target, stdout=out, stderr=err)
+        except client.ClientError as e:
+            return Outcome(1, out.getvalue(), err.getvalue() + f"kmodemu: {e}\n")
+        return Outcome(rc, out.getvalue(), err.getvalue())
+
+    def guest(self, name: str) -> "Node":
+        return Node(self.path, name)
+
+
+class Cluster(contextlib.AbstractContextManager):
+    """Machines booted for one demo run; all stopped and deleted on exit."""
+
+    def __init__(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="kmodemu-demo-")
+        self.base = Path(self._tmp.name)
+        self.paths: list[Path] = []
+
+    def boot(self, name: str, *args: str) -> tuple[Node | None, str]:
+        """``kmodemu --machine DIR boot ARGS``: the node, or None and what the CLI said."""
+        path = self.base / name
+        self.paths.append(path)
+        try:
+            res = subprocess.run([sys.executable, "-m", "kmodemu", "--machine", str(path), "boot",
+                                  *args], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                 timeout=BOOT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return None, f"kmodemu boot {' '.join(args)}: no answer in {BOOT_TIMEOUT_S:.0f} s"
+        if res.returncode != 0:
+            lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+            return None, lines[-1] if lines else f"kmodemu boot: exit status {res.returncode}"
+        return Node(path), ""
+
+    def file(self, name: str, text: str) -> Path:
+        """A host file a command takes in (an xl domain configuration)."""
+        p = self.base / name
+        p.write_text(text)
+        return p
+
+    def __exit__(self, *exc) -> None:
+        for path in self.paths:
+            with contextlib.suppress(client.ClientError, OSError):
+                if client.is_running(path):
+                    client.stop(path, "quit")
+        self._tmp.cleanup()
+
+
+def free_port(addresses: tuple[str, ...]) -> int:
+    """A TCP port free on every loopback address given (RAMster's nodes share one port number)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind((addresses[0], 0))
+            port = s.getsockname()[1]
+        try:
+            for addr in addresses:
+                with socket.socket() as t:
+                    t.bind((addr, port))
+        except OSError:
+            continue
+        return port
+    raise OSError("no free TCP port on the loopback addresses")
+
+
+__all__ = ["Cluster", "Node", "Outcome", "free_port"]
