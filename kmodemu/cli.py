@@ -80,30 +80,42 @@ class KmodemuGroup(click.Group):
                 formatter.write_dl(rows)
 
 
-def _items(candidates) -> list:
+def _items(produce) -> list:
+    """Candidates as click's items. A TAB never prints a traceback into the shell: a completer
+    that fails completes nothing (KMODEMU_DEBUG=1 shows the error)."""
+    import os
+
     from click.shell_completion import CompletionItem
-    return [CompletionItem(c.value, type=c.kind, help=c.help) for c in candidates]
+    try:
+        return [CompletionItem(c.value, type=c.kind, help=c.help) for c in produce()]
+    except Exception:
+        if os.environ.get("KMODEMU_DEBUG"):
+            raise
+        return []
 
 
 def _complete_args(name: str):
     """A machine command's words, completed from the machine without booting it."""
     def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
         from kmodemu.completion import Completer, MachineFacts
-        path, guest = resolve_target(ctx.find_root().params.get("machine_dir"))
-        words = [str(w) for w in ctx.params.get("args") or ()]
-        return _items(Completer(MachineFacts(path, guest)).complete(name, words, incomplete))
+
+        def produce():
+            path, guest = resolve_target(ctx.find_root().params.get("machine_dir"))
+            words = [str(w) for w in ctx.params.get("args") or ()]
+            return Completer(MachineFacts(path, guest)).complete(name, words, incomplete)
+        return _items(produce)
     return complete
 
 
 def _complete_machine(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
     from kmodemu.completion import machine_candidates
-    return _items(machine_candidates(_default_machine_dir().parent, incomplete))
+    return _items(lambda: machine_candidates(_default_machine_dir().parent, incomplete))
 
 
 def _complete_builtin(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
     from kmodemu.completion import builtin_candidates
-    return _items(builtin_candidates([str(p) for p in ctx.params.get("module_path") or ()],
-                                     incomplete))
+    return _items(lambda: builtin_candidates([str(p) for p in ctx.params.get("module_path") or ()],
+                                             incomplete))
 
 
 def _forwarder(name: str, help_text: str, short: str) -> click.Command:

@@ -166,9 +166,8 @@ class MachineFacts:
         moddir = self.module_dir()
         if rel is not None and moddir is not None:
             from kmodemu.errors import KernelError
-            from kmodemu.kmod.elf import read_elf
             from kmodemu.kmod.log import Log
-            from kmodemu.kmod.modinfo import merge_params
+            from kmodemu.kmod.modinfo import merge_params, read_elf  # the file as modinfo reads it
             try:
                 info = read_elf(moddir / rel)
             except (OSError, KernelError):

@@ -331,3 +331,63 @@ def test_bash_fills_compreply(stopped, tmp_path):
     r = subprocess.run(["bash", "--norc", "-c", script], capture_output=True, text=True,
                        timeout=60)
     assert r.stdout == "zcache_comp_name=\n", r.stderr
+
+
+# -- the parsers, and a completer that fails ---------------------------------------------------
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+from kmodemu.completion import _kmod_opts, _split  # noqa: E402
+
+_word = st.text(st.sampled_from("abcz_=09./"), min_size=1, max_size=8)
+_token = st.one_of(
+    st.tuples(st.just("operand"), _word),
+    st.tuples(st.just("flag"), st.sampled_from(["-a", "-r", "-q", "-v", "-n", "--all", "--quiet",
+                                                "--dry-run", "-qv", "--verb"])),
+    st.tuples(st.just("arg"), st.sampled_from(["-C", "-d", "-S", "--config", "--dirname",
+                                               "--set-version", "-vC"]), _word),
+    st.tuples(st.just("joined"), st.sampled_from(["-C", "-d", "--config=", "--set-v="]), _word),
+)
+
+
+@given(st.lists(_token, max_size=8), st.booleans())
+def test_split_finds_exactly_the_operands(tokens, dangling):
+    """modprobe's words in any order: options (with their arguments, joined or not) are never
+    operands; an option left waiting for its argument is said to be."""
+    opts = _kmod_opts("modprobe")
+    assert opts is not None
+    words, operands = [], []
+    for kind, *parts in tokens:
+        if kind == "operand":
+            if parts[0].startswith("-"):
+                continue
+            words.append(parts[0])
+            operands.append(parts[0])
+        elif kind == "flag":
+            words.append(parts[0])
+        elif kind == "arg":
+            words += [parts[0], parts[1]]
+        else:
+            words.append(parts[0] + parts[1])
+    if dangling:
+        words.append("--config")
+    _, got, pending = _split(words, opts)
+    assert (got, pending) == (operands, dangling)
+
+
+@given(st.text(st.sampled_from("abz_"), min_size=1, max_size=6),
+       st.text(st.characters(blacklist_characters="\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"),
+               max_size=20),
+       st.sampled_from(["bool", "int", "charp", "array of int", "invbool"]))
+def test_parm_lines_round_trip(name, desc, ptype):
+    """What kmod's modinfo -F parm prints (name:desc (type)) gives back the name and type."""
+    assert parse_parm_lines(f"{name}:{desc} ({ptype})\n") == [(name, ptype)]
+
+
+def test_a_damaged_module_tree_completes_nothing_and_says_nothing(stopped):
+    moddir = stopped / "root" / "lib" / "modules" / "3.10.0-kmodemu"
+    ko = next(moddir.rglob("zcache.ko"))
+    ko.write_bytes(b"\x7fELF garbage")
+    assert values(f"kmodemu --machine {stopped} insmod zcache ") == []
+    (stopped / proto.IMAGE_NAME).write_text("{not json")
+    assert values(f"kmodemu --machine {stopped} insmod zc") == ["zcache"]   # the plugins'
