@@ -33,5 +33,6 @@ bench: setup
 	$(BIN)/python benchmarks/bench_frontends.py
 	$(BIN)/python benchmarks/bench_cli.py
 	$(BIN)/python benchmarks/bench_kmod.py
+	$(BIN)/python benchmarks/bench_completion.py
 
 .PHONY: setup demo test soak bench fuzz
