@@ -391,3 +391,10 @@ def test_a_damaged_module_tree_completes_nothing_and_says_nothing(stopped):
     assert values(f"kmodemu --machine {stopped} insmod zcache ") == []
     (stopped / proto.IMAGE_NAME).write_text("{not json")
     assert values(f"kmodemu --machine {stopped} insmod zc") == ["zcache"]   # the plugins'
+
+
+def test_other_commands_complete_files_directories_and_choices():
+    assert complete("kmodemu run ") == [("file", "")]
+    assert complete("kmodemu shell --record ") == [("file", "")]
+    assert complete("kmodemu machines ") == [("dir", "")]
+    assert values("kmodemu demo --run xen") == ["xen-boot", "xen-module"]
