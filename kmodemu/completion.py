@@ -82,9 +82,17 @@ class MachineFacts:
         self._definition: dict | None | bool = False
 
     # -- the machine directory ------------------------------------------------------
-    def _local(self, p: str) -> Path:
-        """A definition's path: relative ones are inside the machine directory."""
-        return Path(p) if os.path.isabs(p) else self.path / p
+    def _inside(self, p: str) -> Path | None:
+        """A path the definition names, if it is inside the machine directory: as when the
+        machine boots (``Machine._check_paths``), nothing outside is read or imported."""
+        from kmodemu.machine.journal import inside
+        full = self.path / p
+        return full if not os.path.isabs(p) and inside(full, self.path) else None
+
+    def _plugin_dirs(self) -> list[Path]:
+        d = self.definition() or {}
+        dirs = [self._inside(p) for p in d.get("module_path") or [] if isinstance(p, str)]
+        return [p for p in dirs if p is not None and p.is_dir()]
 
     def definition(self) -> dict | None:
         """The definition in machine.json, or None (no machine yet, or unreadable)."""
@@ -109,10 +117,11 @@ class MachineFacts:
         except (KeyError, ValueError):
             return None
         root = d.get("root") or "root"
-        if not isinstance(root, str) or os.path.isabs(root) or not isinstance(release, str):
+        if not isinstance(root, str) or not isinstance(release, str) or "/" in release:
             return None
-        moddir = self.path / root / "lib" / "modules" / release
-        return moddir if moddir.is_dir() else None
+        base = self._inside(root)
+        moddir = base / "lib" / "modules" / release if base is not None else None
+        return moddir if moddir is not None and moddir.is_dir() else None
 
     def _dep_entries(self) -> dict[str, str]:
         """Module name -> file (relative to the module dir), from modules.dep."""
@@ -126,7 +135,7 @@ class MachineFacts:
         out: dict[str, str] = {}
         for line in text.splitlines():
             rel, sep, _ = line.partition(":")
-            if sep and rel:
+            if sep and rel and not os.path.isabs(rel) and ".." not in rel.split("/"):
                 out.setdefault(_modname(rel), rel)
         return out
 
@@ -134,9 +143,8 @@ class MachineFacts:
         """Modules the plugins declare (the tree of a machine not booted yet holds these)."""
         from kmodemu.modules.discovery import ModuleRegistry
         d = self.definition() or {}
-        paths = [p for p in d.get("module_path") or [] if isinstance(p, str)]
         try:
-            registry = ModuleRegistry([self._local(p) for p in paths])
+            registry = ModuleRegistry(self._plugin_dirs())
         except (OSError, ValueError):
             return []
         builtin = {b.replace("-", "_") for b in d.get("builtin") or [] if isinstance(b, str)}
@@ -184,10 +192,8 @@ class MachineFacts:
     def _plugin_params(self, module: str) -> list[tuple[str, str]]:
         """A machine not booted yet: the parameters its plugin declares."""
         from kmodemu.modules.discovery import ModuleRegistry
-        d = self.definition() or {}
-        paths = [p for p in d.get("module_path") or [] if isinstance(p, str)]
         try:
-            decl = ModuleRegistry([self._local(p) for p in paths]).get(module)
+            decl = ModuleRegistry(self._plugin_dirs()).get(module)
         except (OSError, ValueError):
             return []
         if decl is None:

@@ -398,3 +398,15 @@ def test_other_commands_complete_files_directories_and_choices():
     assert complete("kmodemu shell --record ") == [("file", "")]
     assert complete("kmodemu machines ") == [("dir", "")]
     assert values("kmodemu demo --run xen") == ["xen-boot", "xen-module"]
+
+
+def test_an_image_naming_paths_outside_its_directory_is_not_read(tmp_path):
+    """As when a machine boots, completion reads and imports nothing outside the machine."""
+    path = tmp_path / "m"
+    Machine.create(path, MachineDef(mem="64M")).close()
+    image = json.loads((path / proto.IMAGE_NAME).read_text())
+    image["definition"]["module_path"] = [str(EXAMPLE_PLUGIN)]
+    image["definition"]["root"] = "../elsewhere"
+    (path / proto.IMAGE_NAME).write_text(json.dumps(image))
+    assert values(f"kmodemu --machine {path} insmod p") == []   # no params_demo from outside
+    assert values(f"kmodemu --machine {path} insmod zcache zp") == ["zpool="]   # the plugins'
