@@ -461,6 +461,48 @@ def builtin_candidates(module_paths: Sequence[str], incomplete: str) -> list[Can
     return [Candidate(prefix + n, "module") for n in names if n.startswith(last) and n not in done]
 
 
+# -- kmodemu shell: the same candidates through readline -----------------------------------
+
+def line_candidates(line: str, facts: Facts, commands: Iterable[str]) -> list[str]:
+    """Completions of the last word of a console line (``kmodemu shell``'s TAB)."""
+    import shlex
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        return []  # inside an open quote
+    if not line or line[-1].isspace():
+        words.append("")
+    if len(words) <= 1:
+        return sorted(c for c in commands if c.startswith(words[0] if words else ""))
+    got = Completer(facts).complete(words[0], words[1:-1], words[-1])
+    return [c.value for c in got if c.kind == "plain"]
+
+
+def install_readline(facts: Facts, commands: Iterable[str]) -> bool:
+    """TAB in ``kmodemu shell`` completes as the shells do; False when there is no readline."""
+    try:
+        import readline
+    except ImportError:  # pragma: no cover
+        return False
+    names = sorted(commands)
+    found: list[str] = []
+
+    def complete(text: str, state: int) -> str | None:
+        if state == 0:
+            try:
+                line = readline.get_line_buffer()[:readline.get_endidx()]
+                found[:] = line_candidates(line, facts, names)
+            except Exception:  # a TAB never breaks the prompt
+                found[:] = []
+        # (Python's readline cannot be told not to append a space after a lone match)
+        return found[state] if state < len(found) else None
+
+    readline.set_completer_delims(" \t\n")
+    readline.set_completer(complete)
+    readline.parse_and_bind("tab: complete")
+    return True
+
+
 # -- the shell scripts -----------------------------------------------------------------
 
 _BASH_PLAIN = """        elif [[ $type == 'plain' ]]; then
@@ -526,4 +568,5 @@ def shell_classes() -> list[tuple[str, type]]:
 
 
 __all__ = ["Candidate", "Completer", "Facts", "MachineFacts", "XL_DOMAIN_COMMANDS",
-           "builtin_candidates", "machine_candidates", "parse_parm_lines", "shell_classes"]
+           "builtin_candidates", "install_readline", "line_candidates", "machine_candidates",
+           "parse_parm_lines", "shell_classes"]

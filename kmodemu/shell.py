@@ -40,6 +40,16 @@ def _load_history(machine: Machine) -> None:
     atexit.register(lambda: _save_history(readline, hist))
 
 
+def _complete_with_readline(machine) -> None:
+    """TAB completes as in bash (kmodemu.completion), asking the machine's directory and process."""
+    if machine.path is None:
+        return
+    from kmodemu.completion import MachineFacts, install_readline
+    from kmodemu.console import console
+    install_readline(MachineFacts(Path(machine.path), getattr(machine, "target", None)),
+                     [*console.commands, "exit"])
+
+
 def _save_history(readline, hist: Path) -> None:
     try:
         readline.write_history_file(hist)
@@ -57,6 +67,7 @@ def run_shell(machine: Machine, record: Path | None = None, *, stdin: TextIO | N
     interactive = stdin.isatty() and stdout.isatty()
     if interactive:
         _load_history(machine)
+        _complete_with_readline(machine)
     prior = list(machine.journal)
     session = Session(machine)
     steps: list[tuple[str | None, str | None, list[str]]] = []

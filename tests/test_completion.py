@@ -410,3 +410,32 @@ def test_an_image_naming_paths_outside_its_directory_is_not_read(tmp_path):
     (path / proto.IMAGE_NAME).write_text(json.dumps(image))
     assert values(f"kmodemu --machine {path} insmod p") == []   # no params_demo from outside
     assert values(f"kmodemu --machine {path} insmod zcache zp") == ["zpool="]   # the plugins'
+
+
+# -- kmodemu shell's TAB ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("line, expected", [
+    ("", ["cat", "insmod", "modprobe"]),
+    ("mod", ["modprobe"]),
+    ("insmod ", ["tmem", "zcache"]),
+    ("modprobe tmem ", ["cleancache=", "frontswap="]),
+    ("cat /s", ["/sys/"]),
+    ("xl destroy g", ["guest1", "guest2"]),
+    ('cat "/proc', []),          # an open quote: nothing
+    ("insmod ./x", []),          # a host file: readline has no file completion here
+])
+def test_shell_line_candidates(line, expected):
+    from kmodemu.completion import line_candidates
+    assert line_candidates(line, FakeFacts(), ["cat", "insmod", "modprobe"]) == expected
+
+
+def test_shell_installs_its_completer(stopped):
+    readline = pytest.importorskip("readline")
+    from kmodemu.completion import install_readline
+    old, delims = readline.get_completer(), readline.get_completer_delims()
+    try:
+        assert install_readline(MachineFacts(stopped), ["insmod"])
+        assert readline.get_completer() is not None and readline.get_completer_delims() == " \t\n"
+    finally:
+        readline.set_completer(old)
+        readline.set_completer_delims(delims)
