@@ -18,7 +18,8 @@ th, td { padding: 0.3em 0.8em; border-bottom: 1px solid #ddd; text-align: right;
 th:first-child, td:first-child { text-align: left; }
 td.sub { padding-left: 2em; color: #555; }
 .note { color: #8a4b00; }
-td.na, .na { color: #777; font-style: italic; text-align: center; vertical-align: middle; }
+td.na { color: #777; font-style: italic; text-align: center; vertical-align: middle; }
+li.na { color: #555; }
 pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
 figure { margin: 1em 0; }
 """
