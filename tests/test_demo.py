@@ -201,3 +201,18 @@ def test_report_renders_in_a_headless_browser(quick, tmp_path):
     assert r.returncode == 0, r.stderr
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+def test_a_run_that_failed_is_not_called_unavailable():
+    from kmodemu.demo import Run, format_table
+    from kmodemu.report.html import render_report
+
+    base = run_all(QUICK, jobs=1, keys=("none",))[0]
+    broke = Run(next(c for c in CONFIGS if c.key == "xen-boot"),
+                notes=["kmodemu boot --xen: the kernel did not boot: Out of memory"])
+    text = format_table([base, broke])
+    assert _row(text, "cleancache hits") == ["0", "failed"]
+    assert "not available" not in text
+    html = render_report([base, broke], QUICK)
+    assert '<td class="na" rowspan="13">failed: see the notes</td>' in html
+    assert "the kernel did not boot: Out of memory" in html
