@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import shlex
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -89,8 +90,8 @@ CONFIGS = (
     Config("module-3.9", "3.9 + module", "3.9", modprobe=True, color="#d62728", dashed=True),
     Config("ramster", "ramster", "3.10", modprobe=True, color="#2ca02c", kind="ramster",
            platform="3.10, TCP"),
-    Config("xen-boot", "Xen tmem boot", "3.10", cmdline="tmem", color="#9467bd", kind="xen",
-           platform="3.10 domU"),
+    Config("xen-boot", "Xen tmem boot", "3.10", cmdline="tmem", builtin=("tmem",), color="#9467bd",
+           kind="xen", platform="3.10 domU"),
     Config("xen-module", "Xen tmem module", "3.10", modprobe=True, color="#8c564b", dashed=True,
            kind="xen", platform="3.10 domU"),
 )
@@ -407,9 +408,15 @@ def run_xen(configs: tuple[Config, ...], work: Workload) -> list[Run]:
         drivers = []
         for i, (c, r) in enumerate(zip(configs, runs)):
             name = f"guest{i + 1}"
-            cfg = cluster.file(f"{name}.cfg", f'name = "{name}"\nmemory = {memparse(work.mem) >> 20}\n'
-                               + (f'extra = "{c.cmdline}"\n' if c.cmdline else ""))
-            if hd.sh(f"xl create {cfg}").rc:
+            # xl create with key=value settings only (xl config syntax: strings are quoted);
+            # builtin= and profile= choose the guest kernel's configuration as kmodemu boot does
+            settings = [f'name="{name}"', f"memory={memparse(work.mem) >> 20}",
+                        f'profile="{c.profile}"']
+            if c.cmdline:
+                settings.append(f'extra="{c.cmdline}"')
+            if c.builtin:
+                settings.append(f'builtin="{",".join(c.builtin)}"')
+            if hd.sh("xl create " + " ".join(shlex.quote(x) for x in settings)).rc:
                 continue  # the host's note says why; the column shows "failed"
             d = Driver(r, work, host.guest(name))
             d.disks()

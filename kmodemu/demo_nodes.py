@@ -79,12 +79,6 @@ class Cluster(contextlib.AbstractContextManager):
             return None, lines[-1] if lines else f"kmodemu boot: exit status {res.returncode}"
         return Node(path), ""
 
-    def file(self, name: str, text: str) -> Path:
-        """A host file a command takes in (an xl domain configuration)."""
-        p = self.base / name
-        p.write_text(text)
-        return p
-
     def __exit__(self, *exc) -> None:
         for path in self.paths:
             with contextlib.suppress(client.ClientError, OSError):
