@@ -24,10 +24,15 @@ from kmodemu.kernel.profiles import DEFAULT_PROFILE, get_profile, memparse
 from kmodemu.kernel.taint import Taint
 from kmodemu.kernel.vfs import PseudoFS
 from kmodemu.trust import HostPolicy
+from kmodemu.mm import attach as attach_mm
+from kmodemu.modules.context import ModuleContext
 from kmodemu.modules.declaration import ModuleDecl
-from kmodemu.modules.loader import ModuleContext, ModuleLoader, module_name
+from kmodemu.modules.loader import Module, ModuleLoader, module_name
 
 if TYPE_CHECKING:  # pragma: no cover
+    from kmodemu.mm.cleancache import Cleancache
+    from kmodemu.mm.frontswap import Frontswap
+    from kmodemu.mm.memory import MemoryManager
     from kmodemu.modules.discovery import ModuleRegistry
 
 INITCALL_LEVELS = ("early", "core", "postcore", "arch", "subsys", "fs", "device", "late")
@@ -79,9 +84,10 @@ class Kernel:
         self.usermodehelper_modprobe: Callable[[list[str]], int] | None = None
         #: what this machine may take from the host (set by the machine; see kmodemu.trust)
         self.host_policy = HostPolicy()
-        self.mm: Any = None
-        self.cleancache: Any = None
-        self.frontswap: Any = None
+        # set by ``kmodemu.mm.attach`` during boot, after ``mem=`` is known
+        self.mm: "MemoryManager"
+        self.cleancache: "Cleancache"
+        self.frontswap: "Frontswap"
         self._core_files()
 
     # -- logging ----------------------------------------------------------------
@@ -273,11 +279,7 @@ class Kernel:
         self.hook.kmodemu_boot_done(kernel=self)
 
     def _attach_mm(self) -> None:
-        try:
-            from kmodemu.mm import attach
-        except ImportError:  # memory model not present in this build
-            return
-        attach(self)
+        attach_mm(self)
 
     # -- services to modules ----------------------------------------------------
     def request_module(self, name: str) -> int:
@@ -288,7 +290,7 @@ class Kernel:
             return -errno.ENOENT
         return self.usermodehelper_modprobe(["-q", "--", name])
 
-    def load_module(self, decl: ModuleDecl, args: str = ""):
+    def load_module(self, decl: ModuleDecl, args: str = "") -> Module:
         return self.modules.load(decl, args)
 
     def module_context(self, name: str) -> ModuleContext | None:

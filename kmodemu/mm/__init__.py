@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kmodemu.mm import hookspecs
+from kmodemu.mm.cleancache import Cleancache
+from kmodemu.mm.frontswap import Frontswap
+from kmodemu.mm.memory import MemoryManager
+
 if TYPE_CHECKING:  # pragma: no cover
     from kmodemu.kernel.kernel import Kernel
 
@@ -26,11 +31,6 @@ def attach(kernel: "Kernel") -> None:
     counter directories ``cleancache/`` and ``frontswap/`` and exports the
     frontend API as core symbols so backends' ``requires`` resolve.
     """
-    from kmodemu.mm import hookspecs
-    from kmodemu.mm.cleancache import Cleancache
-    from kmodemu.mm.frontswap import Frontswap
-    from kmodemu.mm.memory import MemoryManager
-
     kernel.pm.add_hookspecs(hookspecs)
     cc = Cleancache(kernel)
     fs = Frontswap(kernel)

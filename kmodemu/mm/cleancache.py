@@ -48,6 +48,12 @@ class CleancacheOps(Protocol):
     def invalidate_fs(self, pool_id: int) -> None: ...
 
 
+def _lazy(kernel: "Kernel | None", lazy_init: bool | None) -> bool:
+    if lazy_init is None:
+        return kernel.lazy_init if kernel is not None else True
+    return lazy_init
+
+
 def ino_filekey(ino: int) -> bytes:
     """The default filekey: the inode number first, the rest zero (24 bytes)."""
     return ino.to_bytes(8, "little") + bytes(FILEKEY_SIZE - 8)
@@ -59,17 +65,26 @@ class Cleancache:
     ``lazy_init`` defaults to the kernel profile's. The counters are plain
     attributes (``succ_gets``, ``failed_gets``, ``puts``, ``invalidates``),
     counted exactly where the chosen kernel version counts them.
+
+    The class is 3.10's ``mm/cleancache.c``; constructing it for a kernel (or
+    ``lazy_init``) without lazy init gives a :class:`Cleancache39`, whose
+    methods are the pre-patch file's: one typed class per profile, chosen once.
     """
+
+    def __new__(cls, kernel: "Kernel | None" = None, *,
+                lazy_init: bool | None = None) -> "Cleancache":
+        if cls is Cleancache and not _lazy(kernel, lazy_init):
+            cls = Cleancache39
+        return object.__new__(cls)
 
     def __init__(self, kernel: "Kernel | None" = None, *, lazy_init: bool | None = None):
         self.kernel = kernel
-        if lazy_init is None:
-            lazy_init = kernel.lazy_init if kernel is not None else True
+        lazy_init = _lazy(kernel, lazy_init)
         self.lazy_init = lazy_init
         #: the Nov-2012 ``CLEANCACHE_HAS_LAZY_INIT`` define: backends built as modules
         #: check it and refuse to load on a kernel without lazy init.
         self.CLEANCACHE_HAS_LAZY_INIT = lazy_init
-        self.ops: Any = None
+        self.ops: CleancacheOps | None = None
         #: 3.9's exported ``cleancache_enabled`` (set by register); 3.10 has a constant 1
         self.enabled = lazy_init
         self.fs_poolid_map = [FS_UNKNOWN] * MAX_INITIALIZABLE_FS
@@ -79,10 +94,6 @@ class Cleancache:
         self.failed_gets = 0
         self.puts = 0
         self.invalidates = 0
-        impl = "_310" if lazy_init else "_39"
-        for name in ("register_ops", "init_fs", "init_shared_fs", "get_page", "put_page",
-                     "invalidate_page", "invalidate_inode", "invalidate_fs"):
-            setattr(self, name, getattr(self, f"_{name}{impl}"))
 
     # -- shared helpers -------------------------------------------------------------
     def counters(self) -> dict[str, int]:
@@ -111,7 +122,7 @@ class Cleancache:
 
     def slots(self) -> list[tuple[str, int, int, bytes | None]]:
         """Slots in use: (``private``/``shared``, slot, map value, uuid)."""
-        out = []
+        out: list[tuple[str, int, int, bytes | None]] = []
         for i in range(MAX_INITIALIZABLE_FS):
             if self.fs_poolid_map[i] != FS_UNKNOWN:
                 out.append(("private", i, self.fs_poolid_map[i], None))
@@ -124,7 +135,7 @@ class Cleancache:
             getattr(self.kernel.hook, name)(kernel=self.kernel, **kw)
 
     # -- 3.10: lazy init ------------------------------------------------------------
-    def _register_ops_310(self, ops: Any) -> Any:
+    def register_ops(self, ops: CleancacheOps) -> CleancacheOps | None:
         """Replay every FS_NO_BACKEND slot (by slot, private before shared), then publish."""
         old = self.ops
         for i in range(MAX_INITIALIZABLE_FS):
@@ -133,7 +144,9 @@ class Cleancache:
                 self._event("kmodemu_tmem_replay", frontend="cleancache", index=i, shared=False,
                             pool_id=self.fs_poolid_map[i])
             if self.shared_fs_poolid_map[i] == FS_NO_BACKEND:
-                self.shared_fs_poolid_map[i] = ops.init_shared_fs(self.uuids[i], PAGE_SIZE)
+                uuid = self.uuids[i]
+                assert uuid is not None  # set with the slot by init_shared_fs
+                self.shared_fs_poolid_map[i] = ops.init_shared_fs(uuid, PAGE_SIZE)
                 self._event("kmodemu_tmem_replay", frontend="cleancache", index=i, shared=True,
                             pool_id=self.shared_fs_poolid_map[i])
         self.ops = ops  # published only after the replay
@@ -146,7 +159,7 @@ class Cleancache:
                 return i
         return None
 
-    def _init_fs_310(self, sb: Any) -> None:
+    def init_fs(self, sb: Any) -> None:
         i = self._take_slot(self.fs_poolid_map)
         if i is None:
             return  # the 33rd filesystem: poolid stays -1, cleancache is off for it
@@ -154,7 +167,7 @@ class Cleancache:
         self.fs_poolid_map[i] = (self.ops.init_fs(PAGE_SIZE) if self.ops is not None
                                  else FS_NO_BACKEND)
 
-    def _init_shared_fs_310(self, uuid: bytes, sb: Any) -> None:
+    def init_shared_fs(self, uuid: bytes, sb: Any) -> None:
         i = self._take_slot(self.shared_fs_poolid_map)
         if i is None:
             return
@@ -163,7 +176,7 @@ class Cleancache:
         self.shared_fs_poolid_map[i] = (self.ops.init_shared_fs(uuid, PAGE_SIZE)
                                         if self.ops is not None else FS_NO_BACKEND)
 
-    def _get_page_310(self, inode: Any, index: int, page: Page) -> int:
+    def get_page(self, inode: Any, index: int, page: Page) -> int:
         fake = inode.sb.cleancache_poolid
         if fake < 0:
             return -1  # inline guard
@@ -187,7 +200,7 @@ class Cleancache:
             self.failed_gets += 1
         return ret
 
-    def _put_page_310(self, inode: Any, index: int, page: Page) -> None:
+    def put_page(self, inode: Any, index: int, page: Page) -> None:
         fake = inode.sb.cleancache_poolid
         if fake < 0:
             return
@@ -206,7 +219,7 @@ class Cleancache:
             ops.put_page(pool, key, index, page)
             self.puts += 1
 
-    def _invalidate_page_310(self, inode: Any, index: int) -> None:
+    def invalidate_page(self, inode: Any, index: int) -> None:
         fake = inode.sb.cleancache_poolid
         ops = self.ops
         if fake < 0 or ops is None:
@@ -217,7 +230,7 @@ class Cleancache:
             ops.invalidate_page(pool, key, index)
             self.invalidates += 1
 
-    def _invalidate_inode_310(self, inode: Any) -> None:
+    def invalidate_inode(self, inode: Any) -> None:
         fake = inode.sb.cleancache_poolid
         ops = self.ops
         if fake < 0 or ops is None:
@@ -227,7 +240,7 @@ class Cleancache:
         if pool >= 0 and key is not None:
             ops.invalidate_inode(pool, key)  # not counted
 
-    def _invalidate_fs_310(self, sb: Any) -> None:
+    def invalidate_fs(self, sb: Any) -> None:
         """Umount: free the slot; a registered backend is told even about -1."""
         fake = sb.cleancache_poolid
         old = fake
@@ -244,8 +257,12 @@ class Cleancache:
         if self.ops is not None:
             self.ops.invalidate_fs(old)
 
+
+class Cleancache39(Cleancache):
+    """The pre-patch (3.9) cleancache: no lazy init, see the module docstring."""
+
     # -- 3.9: no lazy init ----------------------------------------------------------
-    def _register_ops_39(self, ops: Any) -> Any:
+    def register_ops(self, ops: CleancacheOps) -> CleancacheOps | None:
         """Copy the ops and enable the frontend; mounted filesystems stay without a pool."""
         old = self.ops
         self.ops = ops
@@ -253,56 +270,63 @@ class Cleancache:
         self._event("kmodemu_tmem_backend_registered", frontend="cleancache", ops=ops, old=old)
         return old
 
-    def _init_fs_39(self, sb: Any) -> None:
-        if self.enabled:
-            sb.cleancache_poolid = self.ops.init_fs(PAGE_SIZE)
+    def init_fs(self, sb: Any) -> None:
+        ops = self.ops
+        if ops is not None:
+            sb.cleancache_poolid = ops.init_fs(PAGE_SIZE)
 
-    def _init_shared_fs_39(self, uuid: bytes, sb: Any) -> None:
-        if self.enabled:
-            sb.cleancache_poolid = self.ops.init_shared_fs(uuid, PAGE_SIZE)
+    def init_shared_fs(self, uuid: bytes, sb: Any) -> None:
+        ops = self.ops
+        if ops is not None:
+            sb.cleancache_poolid = ops.init_shared_fs(uuid, PAGE_SIZE)
 
-    def _get_page_39(self, inode: Any, index: int, page: Page) -> int:
+    def get_page(self, inode: Any, index: int, page: Page) -> int:
+        ops = self.ops
         pool = inode.sb.cleancache_poolid
-        if pool < 0 or not self.enabled:
+        if pool < 0 or ops is None:
             return -1
         key = inode.cleancache_key
         if key is None:
             return -1
-        ret = self.ops.get_page(pool, key, index, page)
+        ret = ops.get_page(pool, key, index, page)
         if ret == 0:
             self.succ_gets += 1
         else:
             self.failed_gets += 1
         return ret
 
-    def _put_page_39(self, inode: Any, index: int, page: Page) -> None:
+    def put_page(self, inode: Any, index: int, page: Page) -> None:
+        ops = self.ops
         pool = inode.sb.cleancache_poolid
-        if pool < 0 or not self.enabled:
+        if pool < 0 or ops is None:
             return
         key = inode.cleancache_key
         if key is not None:
-            self.ops.put_page(pool, key, index, page)
+            ops.put_page(pool, key, index, page)
             self.puts += 1
 
-    def _invalidate_page_39(self, inode: Any, index: int) -> None:
+    def invalidate_page(self, inode: Any, index: int) -> None:
+        ops = self.ops
         pool = inode.sb.cleancache_poolid
-        if pool < 0 or not self.enabled:
+        if pool < 0 or ops is None:
             return
         key = inode.cleancache_key
         if key is not None:
-            self.ops.invalidate_page(pool, key, index)
+            ops.invalidate_page(pool, key, index)
             self.invalidates += 1
 
-    def _invalidate_inode_39(self, inode: Any) -> None:
+    def invalidate_inode(self, inode: Any) -> None:
+        ops = self.ops
         pool = inode.sb.cleancache_poolid
-        if pool < 0 or not self.enabled:
+        if pool < 0 or ops is None:
             return
         key = inode.cleancache_key
         if key is not None:
-            self.ops.invalidate_inode(pool, key)
+            ops.invalidate_inode(pool, key)
 
-    def _invalidate_fs_39(self, sb: Any) -> None:
-        if self.enabled and sb.cleancache_poolid >= 0:
+    def invalidate_fs(self, sb: Any) -> None:
+        ops = self.ops
+        if ops is not None and sb.cleancache_poolid >= 0:
             old = sb.cleancache_poolid
             sb.cleancache_poolid = -1
-            self.ops.invalidate_fs(old)
+            ops.invalidate_fs(old)

@@ -42,6 +42,12 @@ class FrontswapOps(Protocol):
     def invalidate_area(self, type: int) -> None: ...
 
 
+def _lazy(kernel: "Kernel | None", lazy_init: bool | None) -> bool:
+    if lazy_init is None:
+        return kernel.lazy_init if kernel is not None else True
+    return lazy_init
+
+
 def new_map(pages: int) -> bytearray:
     """What swapon vzallocs: Linux's bitmap, kept here as one byte (0 or 1) per offset.
 
@@ -68,21 +74,29 @@ class Frontswap:
     (set by the memory model) provides ``swap_list()`` (active types in
     swap_list order), ``enough_memory(pages)`` and ``try_to_unuse(type,
     frontswap, pages)`` for ``frontswap_shrink``.
+
+    The class is 3.10's ``mm/frontswap.c``; constructing it without lazy init
+    gives a :class:`Frontswap39` with the pre-patch methods.
     """
 
     FRONTSWAP_HAS_EXCLUSIVE_GETS = True
 
+    def __new__(cls, kernel: "Kernel | None" = None, *, lazy_init: bool | None = None,
+                swap_info: list | None = None) -> "Frontswap":
+        if cls is Frontswap and not _lazy(kernel, lazy_init):
+            cls = Frontswap39
+        return object.__new__(cls)
+
     def __init__(self, kernel: "Kernel | None" = None, *, lazy_init: bool | None = None,
                  swap_info: list | None = None):
         self.kernel = kernel
-        if lazy_init is None:
-            lazy_init = kernel.lazy_init if kernel is not None else True
+        lazy_init = _lazy(kernel, lazy_init)
         self.lazy_init = lazy_init
         #: the Nov-2012 ``FRONTSWAP_HAS_LAZY_INIT`` define
         self.FRONTSWAP_HAS_LAZY_INIT = lazy_init
         self.swap_info: list = swap_info if swap_info is not None else [None] * MAX_SWAPFILES
         self.swap: Any = None
-        self.ops: Any = None
+        self.ops: FrontswapOps | None = None
         #: 3.9's ``frontswap_enabled`` (set by register); 3.10 has a constant 1
         self.enabled = lazy_init
         self.need_init = 0  # bitmap of swap types, bit i = type i
@@ -92,9 +106,6 @@ class Frontswap:
         self.succ_stores = 0
         self.failed_stores = 0
         self.invalidates = 0
-        impl = "_310" if lazy_init else "_39"
-        for name in ("register_ops", "init", "store", "load", "invalidate_page", "invalidate_area"):
-            setattr(self, name, getattr(self, f"_{name}{impl}"))
 
     # -- small API ------------------------------------------------------------------
     def counters(self) -> dict[str, int]:
@@ -171,7 +182,7 @@ class Frontswap:
             self.kernel.taint.add("W")
 
     # -- 3.10: lazy init ------------------------------------------------------------
-    def _register_ops_310(self, ops: Any) -> Any:
+    def register_ops(self, ops: FrontswapOps) -> FrontswapOps | KernelError | None:
         """Init every pending type in order, then publish; ERR_PTR(-EINVAL) on a missing map."""
         old = self.ops
         for t in range(MAX_SWAPFILES):
@@ -187,7 +198,7 @@ class Frontswap:
         self._event("kmodemu_tmem_backend_registered", frontend="frontswap", ops=ops, old=old)
         return old
 
-    def _init_310(self, type: int, map: bytearray | None) -> None:
+    def init(self, type: int, map: bytearray | None) -> None:
         sis = self.swap_info[type]
         if sis is None:
             raise KernelError(errno.EINVAL, f"BUG: frontswap_init: no swap_info for type {type}")
@@ -200,7 +211,7 @@ class Frontswap:
         else:
             self.need_init |= 1 << type
 
-    def _store_310(self, type: int, offset: int, page: Page) -> int:
+    def store(self, type: int, offset: int, page: Page) -> int:
         ops = self.ops
         if ops is None:
             return -1  # 3.10 counts nothing here
@@ -224,7 +235,7 @@ class Frontswap:
             return -1
         return ret
 
-    def _load_310(self, type: int, offset: int, page: Page) -> int:
+    def load(self, type: int, offset: int, page: Page) -> int:
         ops = self.ops
         if ops is None:
             return -1
@@ -243,7 +254,7 @@ class Frontswap:
                 sis.frontswap_pages -= 1
         return ret
 
-    def _invalidate_page_310(self, type: int, offset: int) -> None:
+    def invalidate_page(self, type: int, offset: int) -> None:
         ops = self.ops
         if ops is None:
             return
@@ -257,7 +268,7 @@ class Frontswap:
             sis.frontswap_pages -= 1
             self.invalidates += 1
 
-    def _invalidate_area_310(self, type: int) -> None:
+    def invalidate_area(self, type: int) -> None:
         if self.ops is not None:
             sis = self.swap_info[type]
             if sis is None or sis.frontswap_map is None:
@@ -267,31 +278,37 @@ class Frontswap:
             sis.frontswap_map[:] = bytes(len(sis.frontswap_map))
         self.need_init &= ~(1 << type)
 
+
+class Frontswap39(Frontswap):
+    """The pre-patch (3.9) frontswap: no lazy init, see the module docstring."""
+
     # -- 3.9: no lazy init ----------------------------------------------------------
-    def _register_ops_39(self, ops: Any) -> Any:
+    def register_ops(self, ops: FrontswapOps) -> FrontswapOps | KernelError | None:
         old = self.ops
         self.ops = ops
         self.enabled = True
         self._event("kmodemu_tmem_backend_registered", frontend="frontswap", ops=ops, old=old)
         return old
 
-    def _init_39(self, type: int, map: bytearray | None) -> None:
+    def init(self, type: int, map: bytearray | None) -> None:
         """swapon: the map (allocated only if enabled) is attached; init only if enabled."""
+        ops = self.ops
         sis = self.swap_info[type]
         if sis is None:
             raise KernelError(errno.EINVAL, f"BUG: frontswap_init: no swap_info for type {type}")
         sis.frontswap_map = map
-        if self.enabled and map is not None:
-            self.ops.init(type)
+        if ops is not None and map is not None:
+            ops.init(type)
 
-    def _store_39(self, type: int, offset: int, page: Page) -> int:
+    def store(self, type: int, offset: int, page: Page) -> int:
         """Pre-patch: the backend is asked even for a device without a map (no bit kept)."""
-        if not self.enabled:
+        ops = self.ops
+        if ops is None:
             return -1
         sis = self.swap_info[type]
         fmap = sis.frontswap_map
         dup = fmap is not None and fmap[offset]
-        ret = self.ops.store(type, offset, page)
+        ret = ops.store(type, offset, page)
         if ret == 0:
             if fmap is not None:
                 fmap[offset] = 1
@@ -307,15 +324,16 @@ class Frontswap:
             return -1
         return ret
 
-    def _load_39(self, type: int, offset: int, page: Page) -> int:
-        if not self.enabled:
+    def load(self, type: int, offset: int, page: Page) -> int:
+        ops = self.ops
+        if ops is None:
             return -1
         fmap = self.swap_info[type].frontswap_map
         if fmap is None:
             return -1
         if not fmap[offset]:
             return -1
-        ret = self.ops.load(type, offset, page)
+        ret = ops.load(type, offset, page)
         if ret == 0:
             self.loads += 1
             if self.exclusive_gets_enabled:  # pre-3.10: the bit only, the count stays
@@ -323,25 +341,27 @@ class Frontswap:
                 fmap[offset] = 0
         return ret
 
-    def _invalidate_page_39(self, type: int, offset: int) -> None:
-        if not self.enabled:
+    def invalidate_page(self, type: int, offset: int) -> None:
+        ops = self.ops
+        if ops is None:
             return
         sis = self.swap_info[type]
         fmap = sis.frontswap_map
         if fmap is None:
             return
         if fmap[offset]:
-            self.ops.invalidate_page(type, offset)
+            ops.invalidate_page(type, offset)
             sis.frontswap_pages -= 1
             fmap[offset] = 0
             self.invalidates += 1
 
-    def _invalidate_area_39(self, type: int) -> None:
-        if not self.enabled:
+    def invalidate_area(self, type: int) -> None:
+        ops = self.ops
+        if ops is None:
             return
         sis = self.swap_info[type]
         if sis is None or sis.frontswap_map is None:
             return
-        self.ops.invalidate_area(type)
+        ops.invalidate_area(type)
         sis.frontswap_pages = 0
         sis.frontswap_map[:] = bytes(len(sis.frontswap_map))

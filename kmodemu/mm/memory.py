@@ -14,8 +14,14 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from kmodemu.errors import KernelError
 from kmodemu.kernel.printk import KERN_ERR
+from kmodemu.mm.anon import Anon
+from kmodemu.mm.corpus import Corpus
+from kmodemu.mm.filesystem import Filesystems
 from kmodemu.mm.frames import Frames
 from kmodemu.mm.page import PAGE_SIZE
+from kmodemu.mm.pagecache import PageCache
+from kmodemu.mm.reclaim import Reclaim
+from kmodemu.mm.swap import Swap
 
 if TYPE_CHECKING:  # pragma: no cover
     from kmodemu.kernel.kernel import Kernel
@@ -45,13 +51,6 @@ class MemoryManager:
 
     def _attach_users(self) -> None:
         """Page cache, filesystems, swap and processes (each module has one job)."""
-        from kmodemu.mm.anon import Anon
-        from kmodemu.mm.corpus import Corpus
-        from kmodemu.mm.filesystem import Filesystems
-        from kmodemu.mm.pagecache import PageCache
-        from kmodemu.mm.reclaim import Reclaim
-        from kmodemu.mm.swap import Swap
-
         self.corpus = Corpus(self.kernel.rng.getrandbits(64))
         self.pagecache = PageCache(self)
         self.fs = Filesystems(self)

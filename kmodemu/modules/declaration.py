@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:  # pragma: no cover
     from kmodemu.kernel.params import ParamSpec
-    from kmodemu.modules.loader import ModuleContext
+    from kmodemu.modules.context import ModuleContext
 
 InitFn = Callable[["ModuleContext"], "int | None"]
 ExitFn = Callable[["ModuleContext"], None]
@@ -37,7 +37,7 @@ class BootParam:
     """
 
     name: str
-    handler: Callable[[Any, Any], int] | None
+    handler: Callable[[Any, "ModuleContext"], int] | None
     early: bool = False
     module_param: str | None = None
     needs_builtin: tuple[str, ...] = ()

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Callable
 
 from kmodemu.errors import KernelError
 from kmodemu.kernel.printk import KERN_ERR, KERN_INFO, KERN_WARNING
 from kmodemu.kernel.taint import Taint
+from kmodemu.modules.context import ModuleContext
 from kmodemu.modules.declaration import ModuleDecl
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,10 +32,6 @@ STATE_TEXT = {"coming": "Loading", "live": "Live", "going": "Unloading"}
 def module_name(name: str) -> str:
     """kbuild's module name: ``-`` becomes ``_``."""
     return name.replace("-", "_")
-
-
-class ModuleParams(SimpleNamespace):
-    """Attribute access to a module's parameter values (``ctx.params.zcache_comp_name``)."""
 
 
 @dataclass
@@ -66,58 +62,6 @@ class Module:
     @property
     def permanent(self) -> bool:
         return self.decl.permanent
-
-
-class ModuleContext:
-    """What a module's code sees of the kernel: ``THIS_MODULE`` plus the kernel API.
-
-    Resources registered through ``on_cleanup`` are released in reverse order
-    when init fails or the module is unloaded.
-    """
-
-    def __init__(self, kernel: "Kernel", module: Module):
-        self.kernel = kernel
-        self.module = module
-        self.name = module.name
-        self.builtin = module.builtin
-        self.params = ModuleParams(**{n: p.value for n, p in module.params.items()})
-        self.state = SimpleNamespace()
-        self._cleanups: list[Callable[[], None]] = []
-
-    def printk(self, text: str, level: int = KERN_INFO) -> None:
-        self.kernel.printk(text, level)
-
-    def on_cleanup(self, fn: Callable[[], None]) -> None:
-        self._cleanups.append(fn)
-
-    def run_cleanups(self) -> None:
-        while self._cleanups:
-            self._cleanups.pop()()
-
-    def export(self, symbol: str, value: Any) -> None:
-        """Bind the value of a symbol the declaration exports."""
-        if symbol not in self.module.decl.exports:
-            raise ValueError(f"{self.name}: {symbol} is not in the declaration's exports")
-        self.module.symbols[symbol] = value
-
-    def symbol_value(self, symbol: str) -> Any:
-        """The value of a symbol resolved at load (a ``requires`` entry)."""
-        return self.kernel.modules.symbol_value(symbol)
-
-    def symbol_get(self, symbol: str) -> Any:
-        """``symbol_get``: the value and a reference on its owner, or None."""
-        return self.kernel.modules.symbol_get(symbol)
-
-    def symbol_put(self, symbol: str) -> None:
-        self.kernel.modules.symbol_put(symbol)
-
-    def request_module(self, name: str) -> int:
-        return self.kernel.request_module(name)
-
-    def debugfs(self, directory: str, counters: Callable[[], Any]) -> None:
-        """Publish ``counters().items()`` as read-only files under /sys/kernel/debug/<dir>/."""
-        self.kernel.debugfs_counters(directory, counters)
-        self.on_cleanup(lambda: self.kernel.vfs.remove(f"/sys/kernel/debug/{directory}"))
 
 
 class ModuleLoader:
