@@ -19,7 +19,7 @@ from kmodemu.errors import KernelError, strerror
 
 from . import log as L
 from .context import ToolContext
-from .elf import read_elf
+from kmodemu.modules.elf import read_elf
 from .getopt import NO, REQUIRED, GetoptError, LongOpt, getopt_long
 from .index import IndexBuilder
 from .khash import hash_order

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kmodemu.modules.declaration import ModuleDecl
 
-from .elf import PLUGIN_SECTION
+from kmodemu.modules.elf import PLUGIN_SECTION
 
 SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB = 1, 2, 3
 SHF_ALLOC, SHF_EXECINSTR = 0x2, 0x4

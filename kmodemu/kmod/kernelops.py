@@ -12,7 +12,7 @@ import errno
 from kmodemu.errors import KernelError
 
 from .context import ToolContext
-from .elf import read_module
+from kmodemu.modules.elf import read_module
 
 
 def insert_file(tool: ToolContext, host_path: str, args: str) -> int:

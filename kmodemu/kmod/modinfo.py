@@ -15,11 +15,11 @@ from kmodemu.errors import KernelError, strerror
 
 from . import log as L
 from .context import ToolContext
-from .elf import read_elf
+from kmodemu.modules.elf import read_elf
 from .getopt import NO, REQUIRED, GetoptError, LongOpt, getopt_long
 from .library import KModule, Library
 from .names import has_module_extension
-from .signature import modinfo_fields
+from kmodemu.modules.signature import modinfo_fields
 
 SHORTOPTS = "adlpn0mF:k:b:Vh"
 LONGOPTS = [

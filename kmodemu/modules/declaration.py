@@ -1,7 +1,7 @@
 """What a module *is*, independent of how it got here (Python plugin or ``.ko`` file).
 
 A declaration carries exactly what ``modinfo`` shows plus the callables the
-kernel runs. Plugins build one in Python; ``kmodemu.kmod.elf`` builds one from a
+kernel runs. Plugins build one in Python; ``kmodemu.modules.elf`` builds one from a
 ``.ko`` file's ELF sections. The loader treats both alike.
 """
 

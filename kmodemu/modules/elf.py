@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from kmodemu.errors import KernelError
+from kmodemu.kernel.params import ParamSpec
 from kmodemu.modules.declaration import ModuleDecl
 
-from . import signature as _sig
-from .names import modname_from_path
+from kmodemu.modules import signature as _sig
 
 PLUGIN_SECTION = ".kmodemu"
 STRING_MAXLEN = 1024     # module_param_string buffer size we assume for a .ko
@@ -239,7 +239,6 @@ def _param_specs(pairs: list[tuple[str, str]]) -> tuple[Any, ...]:
 
 def make_param_spec(name: str, ptype: str | None, desc: str) -> Any:
     """One ParamSpec: a described parameter without a type is a callback one."""
-    from kmodemu.kernel.params import ParamSpec
     if ptype is None:
         return ParamSpec(name, "charp", PARAM_PERM, desc, callback=True)
     kwargs: dict[str, Any] = {}
@@ -259,7 +258,7 @@ def decl_from_info(info: ElfInfo) -> ModuleDecl:
         first.setdefault(k, v)
         if k == "alias":
             aliases.append(v)
-    name = first.get("name") or modname_from_path(info.path)
+    name = first.get("name") or _modname_from_path(info.path)
     depends = tuple(d for d in first.get("depends", "").split(",") if d)
     requires = tuple(s for s, weak in info.undefined if not weak)
     try:
@@ -292,6 +291,11 @@ def decl_from_info(info: ElfInfo) -> ModuleDecl:
 def _core_size(info: ElfInfo) -> int:
     """A page-rounded size, like the kernel's core layout of a small module."""
     return max(4096, (info.size + 4095) // 4096 * 4096)
+
+
+def _modname_from_path(path: str) -> str:
+    """``.../xen-tmem.ko.xz`` -> ``xen_tmem`` (kbuild's KBUILD_MODNAME)."""
+    return Path(path).name.split(".", 1)[0].replace("-", "_")
 
 
 def read_module(path: str | Path) -> ModuleDecl:

@@ -18,6 +18,7 @@ from kmodemu.kernel.printk import KERN_ERR, KERN_INFO, KERN_WARNING
 from kmodemu.kernel.taint import Taint
 from kmodemu.modules.context import ModuleContext
 from kmodemu.modules.declaration import ModuleDecl
+from kmodemu.modules.elf import read_module
 
 if TYPE_CHECKING:  # pragma: no cover
     from kmodemu.kernel.kernel import Kernel
@@ -356,7 +357,6 @@ class ModuleLoader:
                 ref, args = op[1], op[2]
                 decl = self.kernel.registry.get(ref["plugin"]) if "plugin" in ref else None
                 if decl is None:
-                    from kmodemu.kmod.elf import read_module
                     decl = read_module(ref.get("path") or "")
                 self.load(decl, args)
             elif op[0] == "unload":

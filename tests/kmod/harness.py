@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 from kmodemu.kmod import TOOLS, ToolContext
-from kmodemu.kmod.elf import read_module
+from kmodemu.modules.elf import read_module
 
 CONFORMANCE = Path("/work/shared/conformance")
 for _cand in (Path(__file__).resolve().parents[3] / "shared" / "conformance",

@@ -228,7 +228,7 @@ def test_depmod_errsyms(tmp_path):
 
 def test_elfwriter_is_valid_elf(tmp_path):
     from elftools.elf.elffile import ELFFile
-    from kmodemu.kmod.elf import read_module
+    from kmodemu.modules.elf import read_module
     decl = ModuleDecl(name="w", exports=("a_fn",), requires=("b_fn",), init=lambda c: 0,
                       origin="plugin:wplug")
     p = tmp_path / "w.ko"
@@ -246,7 +246,7 @@ def test_elfwriter_is_valid_elf(tmp_path):
 def test_compressed_modules(tmp_path):
     import lzma
     import zstandard
-    from kmodemu.kmod.elf import read_module
+    from kmodemu.modules.elf import read_module
     decl = ModuleDecl(name="c", exports=("c_fn",))
     write_module(decl, tmp_path / "c.ko")
     raw = (tmp_path / "c.ko").read_bytes()
