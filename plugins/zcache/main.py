@@ -1,59 +1,79 @@
-"""The zcache host: tmem + compressor + allocator, and the two frontend shims.
+"""zcache-main.c: the zcache instance, its put/get core, the two ops adapters and ``zcache_init``.
 
-``ZcacheHost`` owns one tmem instance (LOCAL_CLIENT plus remote clients), one
-compressor and one allocator (zbud, or zsmalloc beyond Linux).  The frontends
-call ``host.cleancache_ops`` and ``host.frontswap_ops``: plain objects with
-plain methods, handed out once and called per page with no hook dispatch in
-between (as zcache-main.c's ``zcache_cleancache_ops`` / ``zcache_frontswap_ops`` tables; a
-per-page pluggy hook would cost about as much again as the codec).
+:class:`Zcache` owns one tmem (LOCAL_CLIENT plus the remote clients ramster
+creates), one compressor and one allocator (zbud, or zsmalloc beyond Linux).
+Every page goes through one put core (:meth:`Zcache.put`: metadata-only
+check, compress, allocate, ``Tmem.put``) and one get core (``Tmem.get``,
+which is ``Tmem.take`` plus ``pamops.get_data_and_free`` when the page is
+freed by the get). :class:`CleancacheOps` and :class:`FrontswapOps` are thin
+adapters: they turn the frontends' (pool, key, index) and (type, offset)
+into tmem handles and call the core, as zcache_cleancache_put_page and
+zcache_frontswap_store do.
 
 Return values follow zcache: 0 for success, -1 for a miss or an ignored call,
--ENOMEM (-12) when the allocator refused the page, -ERANGE (-34) for a
-frontswap store of a page that was never active.
+-ENOMEM when the allocator refused the page, -ERANGE for a frontswap store of
+a page that was never active.
 
-Metadata-only pages are decided on the page bytes before any tmem or
-allocator work: an all-zero page (3.10's zero_filled_pages) and, beyond Linux,
-a page of one repeated non-zero 8-byte word (``same_filled_pages``, as zswap
-later did) get a negative pampd (``~word``) and no space; a get rebuilds the
-page from the pampd.  ``zero_filled=False`` / ``same_filled=False`` compress
-them like any page (3.9 had no zero-filled awareness; the benchmark measures
-the shortcut against that compressed path).
+Metadata-only pages are decided on the page bytes before any allocator work:
+an all-zero page (3.10's zero_filled_pages) and, beyond Linux, a page of one
+repeated non-zero 8-byte word (``same_filled_pages``, as zswap later did) get
+a negative pampd (``~word``) and no space; a get rebuilds the page from the
+pampd. ``zero_filled=False`` / ``same_filled=False`` compress them like any
+page (3.9 had no zero-filled awareness).
+
+The tmem host API (``new_pool``, ``put_page``, ``get_page``, ``flush_page``,
+``flush_object``, ``destroy_pool`` by client and pool number, and
+``tmem.new_client``) is what ramster, linked into zcache as in Linux 3.10
+(CONFIG_RAMSTER), calls for its remote clients; docs/zcache.md documents it.
+
+The module glue — boot parameters (``__setup``), module parameters and
+``zcache_init`` in Linux's order — is at the end of this file.
 """
 
 from __future__ import annotations
 
-from .compress import Compressor, get_compressor
-from .counters import Counters
-from .tmem import (
-    LOCAL_CLIENT,
-    OBJNODE_TREE_MAP_SIZE,
-    MAX_INDEX,
-    MAX_POOLS_PER_CLIENT,
-    TMEM_POOL_PERSIST,
-    Pool,
-    Tmem,
+import errno
+from dataclasses import dataclass
+from typing import Callable
+
+from kmodemu.tmem import (
+    KERN_ERR,
+    KERN_INFO,
+    KERN_WARNING,
+    BootParam,
+    ModuleContext,
+    ModuleDecl,
+    Page,
+    ParamSpec,
 )
-from .zpool import (
+
+from .compress import Compressor, get_compressor
+from .debug import Counters
+from .tmem import LOCAL_CLIENT, MAX_INDEX, MAX_POOLS_PER_CLIENT, TMEM_POOL_PERSIST, Pool, Tmem
+from .zbud import ZbudPool
+from .zpage import (
     FILL_WORDS,
     PAGE_SIZE,
     ZERO_FILLED,
     ZERO_PAGE,
     FrameAllocator,
     account_filled,
-    fill_word,
-    pack_handle_tail,
+    filled_page,
+    pack_handle,
 )
+from .zsmalloc import ZsmallocPool
 
-ENOMEM = 12
-ERANGE = 34
+ENOMEM = errno.ENOMEM
+ERANGE = errno.ERANGE
 
 _from_bytes = int.from_bytes
 
-#: frontswap offsets are split into 256 objects per swap type
+#: frontswap offsets are split into 256 objects per swap type (SWIZ_BITS)
 SWIZ_BITS = 8
 SWIZ_MASK = (1 << SWIZ_BITS) - 1
 
-ZPOOLS = ("zbud", "zsmalloc")
+ZPOOLS: dict[str, type[ZbudPool] | type[ZsmallocPool]] = {
+    "zbud": ZbudPool, "zsmalloc": ZsmallocPool}
 
 
 class ZcacheBug(RuntimeError):
@@ -63,44 +83,29 @@ class ZcacheBug(RuntimeError):
 class ZcachePamops:
     """The pampd operations tmem calls back: decompress, and free into the allocator.
 
-    Negative pampds (zero- and same-filled pages) are handled here without
-    the allocator: the page is rebuilt from the pampd and the counters are
-    adjusted inline (this is the get half of the metadata-only fast path).
+    Negative pampds (zero- and same-filled pages) are rebuilt from the pampd
+    and never read; the allocator's ``free`` unaccounts them.
     """
 
-    __slots__ = ("zpool", "decompress", "zc", "_read", "_free")
+    __slots__ = ("_read", "_free", "_decompress")
 
-    def __init__(self, zpool, decompress, zc):
-        self.zpool = zpool
-        self.decompress = decompress
-        self.zc = zc
+    def __init__(self, zpool: ZbudPool | ZsmallocPool, decompress: Callable[[bytes], bytes]):
         self._read = zpool.read
         self._free = zpool.free
+        self._decompress = decompress
 
     def get_data(self, pampd: int, pool: Pool) -> bytes | None:
-        if pampd < 0:  # metadata only
-            if pampd == ZERO_FILLED:
-                return ZERO_PAGE
-            return (~pampd).to_bytes(8, "little") * FILL_WORDS
+        if pampd < 0:
+            return filled_page(pampd)
         buf = self._read(pampd)
-        if buf is None:
-            return None
-        return self.decompress(buf)
+        return None if buf is None else self._decompress(buf)
 
     def get_data_and_free(self, pampd: int, pool: Pool) -> bytes | None:
-        if pampd < 0:  # metadata only: unaccount_filled, inlined
-            zc = self.zc
-            if pool.persistent:
-                zc.pers_zpages -= 1
-            else:
-                zc.eph_zpages -= 1
-            if pampd == ZERO_FILLED:
-                zc.zero_filled_pages -= 1
-                return ZERO_PAGE
-            zc.same_filled_pages -= 1
-            return (~pampd).to_bytes(8, "little") * FILL_WORDS
+        if pampd < 0:  # the allocator's free unaccounts a metadata-only zpage
+            self._free(pampd, not pool.persistent)
+            return filled_page(pampd)
         buf = self._read(pampd)
-        data = None if buf is None else self.decompress(buf)
+        data = None if buf is None else self._decompress(buf)
         self._free(pampd, not pool.persistent)
         return data
 
@@ -108,15 +113,14 @@ class ZcachePamops:
         self._free(pampd, not pool.persistent)
 
 
-class ZcacheHost:
-    """One zcache instance: what ``zcache_init`` builds, minus registration.
+class Zcache:
+    """One zcache: what ``zcache_init`` builds, minus registration.
 
     ``frames`` hands out page frames (``alloc() -> pfn | None``, ``free(pfn)``);
     ``compressor`` is a :class:`Compressor` or a name for ``get_compressor``
-    (``LookupError`` when unsupported).  The flags are the module/boot
-    parameters of zcache-main.c that act per page, plus ``zero_filled`` (3.10's
-    zero-filled pages awareness, on) and ``same_filled`` (beyond Linux: pages
-    of one repeated 8-byte word stored as metadata only, on); both can be
+    (``LookupError`` when unsupported). The flags are the module/boot
+    parameters that act per page, plus ``zero_filled`` (3.10's zero-filled
+    pages awareness, on) and ``same_filled`` (beyond Linux, on); all can be
     changed later through the attributes of the same names.
     """
 
@@ -135,30 +139,29 @@ class ZcacheHost:
     ):
         if isinstance(compressor, str):
             compressor = get_compressor(compressor)
+        pool_class = ZPOOLS.get(zpool)
+        if pool_class is None:
+            raise LookupError(f"zpool {zpool!r} not supported (choose from {', '.join(ZPOOLS)})")
         self.compressor = compressor
         self.counters = counters if counters is not None else Counters()
-        zc = self.counters.zcache
-        if zpool == "zbud":
-            from .zbud import ZbudPool as pool_class
-        elif zpool == "zsmalloc":
-            from .zsmalloc import ZsmallocPool as pool_class
-        else:
-            raise LookupError(f"zpool {zpool!r} not supported (choose from {', '.join(ZPOOLS)})")
+        zc = self.zc = self.counters.zcache
         # tmem and the allocator point at each other: eviction flushes tmem
         self.tmem = Tmem(None, zc)
         self.zpool = pool_class(frames, zc, self.counters.zbud, self.tmem.flush_handle)
-        self.pamops = self.tmem.pamops = ZcachePamops(self.zpool, compressor.decompress, zc)
-        self._freeze = False
+        self.pamops = self.tmem.pamops = ZcachePamops(self.zpool, compressor.decompress)
+        self._compress = compressor.compress
+        self._create = self.zpool.create
+        self._tmem_put = self.tmem.put
+        #: zcache_freeze: every put becomes a flush (never set in 3.10)
+        self.freeze = False
+        self.zero_filled = zero_filled
+        self.same_filled = same_filled
         #: pool creation/destruction messages go here (the kernel's printk), if set
-        self.printk = None
+        self.printk: Callable[[str], None] | None = None
         self.namestr = "zcache"
         self.cleancache_ops = CleancacheOps(self, disable_cleancache_ignore_nonactive)
         self.frontswap_ops = FrontswapOps(self, disable_frontswap_ignore_nonactive,
                                           frontswap_has_exclusive_gets)
-        self.zero_filled = zero_filled
-        self.same_filled = same_filled
-
-    # ------------------------------------------------ flags the glue may set
 
     @property
     def frontswap_has_exclusive_gets(self) -> bool:
@@ -169,49 +172,56 @@ class ZcacheHost:
         self.frontswap_ops.exclusive_gets = bool(value)
 
     @property
-    def zero_filled(self) -> bool:
-        """Store all-zero pages as metadata only (Linux 3.10; False: compress them, as 3.9)."""
-        return self._zero_filled
-
-    @zero_filled.setter
-    def zero_filled(self, value: bool) -> None:
-        self._zero_filled = bool(value)
-        zero = ZERO_FILLED if value else 0
-        self.cleancache_ops._zero = self.frontswap_ops._zero = zero
-
-    @property
-    def same_filled(self) -> bool:
-        """Store pages of one repeated non-zero u64 as metadata only (beyond Linux)."""
-        return self._same_filled
-
-    @same_filled.setter
-    def same_filled(self, value: bool) -> None:
-        self._same_filled = bool(value)
-        self.cleancache_ops._same = self.frontswap_ops._same = self._same_filled
-
-    def filled_pampd(self, data) -> int | None:
-        """The metadata-only pampd for ``data`` under the current flags, or None."""
-        word = fill_word(data)
-        if word is None or (word and not self._same_filled) or (
-                not word and not self._zero_filled):
-            return None
-        return ~word
-
-    @property
-    def freeze(self) -> bool:
-        """zcache_freeze: every put becomes a flush (never set in 3.10)."""
-        return self._freeze
-
-    @freeze.setter
-    def freeze(self, value: bool) -> None:
-        self._freeze = bool(value)
-        self.cleancache_ops.freeze = self.frontswap_ops.freeze = self._freeze
-
-    @property
     def frontswap_poolid(self) -> int:
         return self.frontswap_ops.poolid
 
-    # ------------------------------------------------ tmem by numbers (zcache_*_page)
+    def filled_pampd(self, data: bytes) -> int | None:
+        """The metadata-only pampd for ``data`` under the current flags, or None.
+
+        All zero is one comparison; same-filled is a cheap first test (byte 0
+        against byte 8), then the first word repeated against the page.
+        """
+        if data == ZERO_PAGE:
+            return ZERO_FILLED if self.zero_filled else None
+        if self.same_filled and data[0] == data[8]:
+            word = data[:8]
+            if word * FILL_WORDS == data:
+                return ~_from_bytes(word, "little")
+        return None
+
+    # ------------------------------------------------ the put/get core
+
+    def put(self, pool: Pool, oid: int, index: int, data: bytes) -> int:
+        """zcache_put_page + zcache_pampd_create: 0, -1 (frozen) or -ENOMEM (refused)."""
+        if self.freeze:
+            self.zc.put_to_flush += 1
+            if pool.objs:
+                self.tmem.flush_page(pool, oid, index)
+            return -1
+        eph = not pool.persistent
+        pampd = self.filled_pampd(data)
+        if pampd is not None:
+            account_filled(self.zc, eph, pampd)
+        else:
+            created = self._create(eph, self._compress(data),
+                                   pack_handle(oid, index, pool.pool_id, pool.client.cli_id))
+            if created is None:
+                if eph:
+                    self.zc.failed_eph_puts += 1
+                else:
+                    self.zc.failed_pers_puts += 1
+                return -ENOMEM
+            pampd = created
+        self._tmem_put(pool, oid, index, pampd)
+        return 0
+
+    def get(self, pool: Pool, oid: int, index: int, get_and_free: int) -> bytes | None:
+        """zcache_get_page: the page bytes or None (``Tmem.get``: take + get_data_and_free)."""
+        if not pool.objs:
+            return None
+        return self.tmem.get(pool, oid, index, get_and_free)
+
+    # ------------------------------------------------ tmem by numbers (ramster's entry points)
 
     def new_pool(self, cli_id: int = LOCAL_CLIENT, flags: int = 0) -> int:
         """zcache_new_pool: the lowest free pool id, or -1; logged as zcache2 logs it."""
@@ -239,22 +249,22 @@ class ZcacheHost:
         return ret
 
     def put_page(self, cli_id: int, pool_id: int, oid: int, index: int, data: bytes) -> int:
-        """zcache_put_page: 0, -1 (no pool, frozen) or -ENOMEM (refused)."""
+        """zcache_put_page by numbers: 0, -1 (no pool, frozen) or -ENOMEM (refused)."""
         pool = self.tmem.get_pool(cli_id, pool_id)
         if pool is None:
             return -1
-        return _put(self, pool, oid, index, data, None)
+        return self.put(pool, oid, index, data)
 
     def get_page(self, cli_id: int, pool_id: int, oid: int, index: int,
                  get_and_free: int) -> bytes | None:
-        """zcache_get_page: the page bytes or None."""
+        """zcache_get_page by numbers: the page bytes or None."""
         pool = self.tmem.get_pool(cli_id, pool_id)
-        if pool is None or not pool.objs:
+        if pool is None:
             return None
-        return self.tmem.get(pool, oid, index, get_and_free)
+        return self.get(pool, oid, index, get_and_free)
 
     def flush_page(self, cli_id: int, pool_id: int, oid: int, index: int) -> int:
-        zc = self.counters.zcache
+        zc = self.zc
         zc.flush_total += 1
         pool = self.tmem.get_pool(cli_id, pool_id)
         ret = -1
@@ -265,7 +275,7 @@ class ZcacheHost:
         return ret
 
     def flush_object(self, cli_id: int, pool_id: int, oid: int) -> int:
-        zc = self.counters.zcache
+        zc = self.zc
         zc.flobj_total += 1
         pool = self.tmem.get_pool(cli_id, pool_id)
         ret = -1
@@ -275,26 +285,26 @@ class ZcacheHost:
             zc.flobj_found += 1
         return ret
 
-    # ------------------------------------------------------------ shrinker
+    # ------------------------------------------------ shrinker
 
     def shrink(self, nr_to_keep_frames: int, lru: tuple[int, int, int, int] | None = None) -> int:
         """Evict ephemeral frames until at most ``nr_to_keep_frames`` are left.
 
         ``lru`` = (active_file, inactive_file, active_anon, inactive_anon) page
         counts, recorded in the ``last_*_pageframes`` counters as the kernel's
-        shrinker samples them.  Returns the frames given back to RAM.
+        shrinker samples them. Returns the frames given back to RAM.
         """
         if lru is not None:
-            zc = self.counters.zcache
+            zc = self.zc
             (zc.last_active_file_pageframes, zc.last_inactive_file_pageframes,
              zc.last_active_anon_pageframes, zc.last_inactive_anon_pageframes) = lru
         return self.zpool.shrink(max(0, nr_to_keep_frames))
 
-    # --------------------------------------------------------------- stats
+    # ------------------------------------------------ stats
 
     def stats(self) -> dict[str, float]:
         """zpages held, frames used, compressed bytes, and the two ratios for the demo."""
-        zc = self.counters.zcache
+        zc = self.zc
         zpages = zc.eph_zpages + zc.pers_zpages
         zbytes = zc.eph_zbytes + zc.pers_zbytes
         frames = self.zpool.pageframes
@@ -311,20 +321,18 @@ class ZcacheHost:
         """Assert tmem, allocator and counters agree (tests)."""
         self.tmem.check()
         self.zpool.check()
-        zc = self.counters.zcache
+        zc = self.zc
         eph = pers = zero = same = eph_filled = pers_filled = 0
         for pool in self.tmem.pools():
             n = pool.page_count()
-            if pool.persistent:
-                pers += n
-            else:
-                eph += n
             filled = [p for obj in pool.objs.values() for p in obj.values() if p < 0]
             zero += filled.count(ZERO_FILLED)
             same += len(filled) - filled.count(ZERO_FILLED)
             if pool.persistent:
+                pers += n
                 pers_filled += len(filled)
             else:
+                eph += n
                 eph_filled += len(filled)
         assert zc.eph_zpages == eph, (zc.eph_zpages, eph)
         assert zc.pers_zpages == pers, (zc.pers_zpages, pers)
@@ -336,353 +344,374 @@ class ZcacheHost:
         assert zp.pers_zpages == pers - pers_filled, (zp.pers_zpages, pers, pers_filled)
 
 
-def _frozen(host: ZcacheHost, pool: Pool, oid: int, index: int) -> int:
-    host.counters.zcache.put_to_flush += 1
-    if pool.objs:
-        host.tmem.flush_page(pool, oid, index)
-    return -1
-
-
-def _put(host: ZcacheHost, pool: Pool, oid: int, index: int, data: bytes,
-         th_head: bytes | None) -> int:
-    """zcache_put_page + pampd creation: zero/same check, compress, allocate, tmem_put.
-
-    ``th_head`` is the 24-byte oid as stored in the handle, when the caller
-    already has it (a cleancache filekey).
-    """
-    if host._freeze:
-        return _frozen(host, pool, oid, index)
-    eph = not pool.persistent
-    zpool = host.zpool
-    pampd = host.filled_pampd(data)
-    if pampd is not None:
-        account_filled(host.counters.zcache, eph, pampd)
-    else:
-        if th_head is None:
-            th_head = oid.to_bytes(24, "little")
-        pampd = zpool.create(eph, host.compressor.compress(data),
-                             th_head + pack_handle_tail(index, pool.pool_id, pool.client.cli_id))
-        if pampd is None:
-            zc = host.counters.zcache
-            if eph:
-                zc.failed_eph_puts += 1
-            else:
-                zc.failed_pers_puts += 1
-            return -ENOMEM
-    host.tmem.put(pool, oid, index, pampd)
-    return 0
-
-
 class CleancacheOps:
-    """struct cleancache_ops of zcache: ephemeral pools of LOCAL_CLIENT."""
+    """struct cleancache_ops of zcache: ephemeral pools of LOCAL_CLIENT, keyed by filekey."""
 
-    __slots__ = ("host", "tmem", "pools", "zc", "disable_ignore_nonactive", "freeze",
-                 "_zero", "_same", "_compress", "_create", "_tmem_put", "_tmem_get",
-                 "_take", "_unlink", "_read", "_decompress", "_free")
+    __slots__ = ("zcache", "pools", "zc", "disable_ignore_nonactive")
 
-    def __init__(self, host: ZcacheHost, disable_ignore_nonactive: bool = False):
-        self.host = host
-        self.tmem = host.tmem
-        self.pools = host.tmem.local.pools
-        self.zc = host.counters.zcache
+    def __init__(self, zcache: Zcache, disable_ignore_nonactive: bool = False):
+        self.zcache = zcache
+        self.pools = zcache.tmem.local.pools
+        self.zc = zcache.zc
         self.disable_ignore_nonactive = disable_ignore_nonactive
-        self.freeze = False
-        # the host's zero_filled / same_filled flags: the pampd of a zero page
-        # (ZERO_FILLED, or 0: compress it), bool
-        self._zero = ZERO_FILLED
-        self._same = True
-        # the per-page path calls these directly
-        self._compress = host.compressor.compress
-        self._create = host.zpool.create
-        self._tmem_put = host.tmem.put
-        self._tmem_get = host.tmem.get
-        self._take = host.tmem.take
-        self._unlink = host.tmem.unlink
-        self._read = host.zpool.read
-        self._decompress = host.compressor.decompress
-        self._free = host.zpool.free
+
+    def _pool(self, pool_id: int, index: int) -> Pool | None:
+        if index > MAX_INDEX or not 0 <= pool_id < MAX_POOLS_PER_CLIENT:
+            return None
+        return self.pools[pool_id]
 
     def init_fs(self, pagesize: int) -> int:
         if pagesize != PAGE_SIZE:
             raise ZcacheBug(f"zcache: init_fs with pagesize {pagesize}")
-        return self.host.new_pool(LOCAL_CLIENT, 0)
+        return self.zcache.new_pool(LOCAL_CLIENT, 0)
 
     def init_shared_fs(self, uuid: bytes, pagesize: int) -> int:
         """Shared pools are unsupported: a private ephemeral pool, uuid ignored."""
         if pagesize != PAGE_SIZE:
             raise ZcacheBug(f"zcache: init_shared_fs with pagesize {pagesize}")
-        return self.host.new_pool(LOCAL_CLIENT, 0)
+        return self.zcache.new_pool(LOCAL_CLIENT, 0)
 
-    def put_page(self, pool_id: int, key: bytes, index: int, page) -> None:
+    def put_page(self, pool_id: int, key: bytes, index: int, page: Page) -> None:
         if not page.was_active and not self.disable_ignore_nonactive:
             self.zc.eph_nonactive_puts_ignored += 1
             return
-        if index > MAX_INDEX or not 0 <= pool_id < MAX_POOLS_PER_CLIENT:
-            return
-        pool = self.pools[pool_id]
-        if pool is None:
-            return
-        oid = _from_bytes(key, "little")
-        if self.freeze:
-            _frozen(self.host, pool, oid, index)
-            return
-        data = page.data
-        # metadata-only pages, decided on the bytes before any allocator work:
-        # all zero (one memcmp), else same-filled (a cheap first test, then a
-        # comparison with the first word repeated)
-        pampd = 0
-        if data == ZERO_PAGE:
-            pampd = self._zero  # ZERO_FILLED, or 0 (compress it) if zero_filled is off
-        elif data[0] == data[8] and self._same:
-            word = data[:8]
-            if word * FILL_WORDS == data:
-                pampd = ~_from_bytes(word, "little")
-        if pampd >= 0:
-            if len(key) != 24:
-                key = oid.to_bytes(24, "little")
-            pampd = self._create(not pool.persistent, self._compress(data),
-                                 key + pack_handle_tail(index, pool_id, LOCAL_CLIENT))
-            if pampd is None:
-                if pool.persistent:
-                    self.zc.failed_pers_puts += 1
-                else:
-                    self.zc.failed_eph_puts += 1
-                return
-            self._tmem_put(pool, oid, index, pampd)
-            return
-        # account_filled, inlined
-        zc = self.zc
-        if pool.persistent:
-            v = zc.pers_zpages + 1
-            zc.pers_zpages = v
-            if v > zc.pers_zpages_max:
-                zc.pers_zpages_max = v
-        else:
-            v = zc.eph_zpages + 1
-            zc.eph_zpages = v
-            if v > zc.eph_zpages_max:
-                zc.eph_zpages_max = v
-        if pampd == ZERO_FILLED:
-            v = zc.zero_filled_pages + 1
-            zc.zero_filled_pages = v
-            if v > zc.zero_filled_pages_max:
-                zc.zero_filled_pages_max = v
-        else:
-            zc.same_filled_pages += 1
-        # Tmem.put's common case, inlined: a small object that keeps its objnode
-        obj = pool.objs.get(oid)
-        if obj is not None and index < OBJNODE_TREE_MAP_SIZE and len(obj) > 1 \
-                and index not in obj and oid not in pool.trees:
-            obj[index] = pampd
-        else:
-            self._tmem_put(pool, oid, index, pampd)
+        pool = self._pool(pool_id, index)
+        if pool is not None:
+            self.zcache.put(pool, _from_bytes(key, "little"), index, page.data)
 
-    def get_page(self, pool_id: int, key: bytes, index: int, page) -> int:
-        if index > MAX_INDEX or not 0 <= pool_id < MAX_POOLS_PER_CLIENT:
+    def get_page(self, pool_id: int, key: bytes, index: int, page: Page) -> int:
+        pool = self._pool(pool_id, index)
+        if pool is None:
             return -1
-        pool = self.pools[pool_id]
-        if pool is None or not pool.objs:
+        # get_and_free 0: an ephemeral pool frees on a hit, a persistent one keeps
+        data = self.zcache.get(pool, _from_bytes(key, "little"), index, 0)
+        if data is None:
             return -1
-        if pool.persistent:  # get_and_free 0 keeps the pages of a persistent pool
-            data = self._tmem_get(pool, _from_bytes(key, "little"), index, 0)
-            if data is None:
-                return -1
-        else:
-            # Tmem.take, inlined
-            oid = _from_bytes(key, "little")
-            obj = pool.objs.get(oid)
-            if obj is None:
-                return -1
-            pampd = obj.pop(index, None)
-            if pampd is None:
-                return -1
-            if len(obj) < 2 or oid in pool.trees:
-                self._unlink(pool, oid, obj, index)
-            if pampd < 0:  # metadata only: unaccount_filled, inlined
-                zc = self.zc
-                zc.eph_zpages -= 1
-                if pampd == ZERO_FILLED:
-                    zc.zero_filled_pages -= 1
-                    data = ZERO_PAGE
-                else:
-                    zc.same_filled_pages -= 1
-                    data = (~pampd).to_bytes(8, "little") * FILL_WORDS
-            else:  # pamops.get_data_and_free, inlined
-                buf = self._read(pampd)
-                data = None if buf is None else self._decompress(buf)
-                self._free(pampd, True)
-                if data is None:
-                    return -1
         page.data = data
         page.was_active = True
         return 0
 
     def invalidate_page(self, pool_id: int, key: bytes, index: int) -> None:
-        if index > MAX_INDEX:
-            return
-        self.host.flush_page(LOCAL_CLIENT, pool_id, int.from_bytes(key, "little"), index)
+        if index <= MAX_INDEX:
+            self.zcache.flush_page(LOCAL_CLIENT, pool_id, _from_bytes(key, "little"), index)
 
     def invalidate_inode(self, pool_id: int, key: bytes) -> None:
-        self.host.flush_object(LOCAL_CLIENT, pool_id, int.from_bytes(key, "little"))
+        self.zcache.flush_object(LOCAL_CLIENT, pool_id, _from_bytes(key, "little"))
 
     def invalidate_fs(self, pool_id: int) -> None:
         if pool_id >= 0:
-            self.host.destroy_pool(LOCAL_CLIENT, pool_id)
+            self.zcache.destroy_pool(LOCAL_CLIENT, pool_id)
 
 
 class FrontswapOps:
-    """struct frontswap_ops of zcache: one persistent pool for every swap type."""
+    """struct frontswap_ops of zcache: one persistent pool for every swap type.
 
-    __slots__ = ("host", "tmem", "pools", "zc", "disable_ignore_nonactive",
-                 "exclusive_gets", "poolid", "freeze",
-                 "_zero", "_same", "_compress", "_create", "_tmem_put", "_tmem_get",
-                 "_take", "_unlink", "_read", "_decompress", "_free")
+    A swap (type, offset) is the tmem handle (oid = type << 8 | offset & 255,
+    index = offset >> 8), so the 256 objects of a type cover all its offsets.
+    """
 
-    def __init__(self, host: ZcacheHost, disable_ignore_nonactive: bool = False,
+    __slots__ = ("zcache", "pools", "zc", "disable_ignore_nonactive", "exclusive_gets",
+                 "poolid")
+
+    def __init__(self, zcache: Zcache, disable_ignore_nonactive: bool = False,
                  exclusive_gets: bool = True):
-        self.host = host
-        self.tmem = host.tmem
-        self.pools = host.tmem.local.pools
-        self.zc = host.counters.zcache
+        self.zcache = zcache
+        self.pools = zcache.tmem.local.pools
+        self.zc = zcache.zc
         self.disable_ignore_nonactive = disable_ignore_nonactive
         self.exclusive_gets = exclusive_gets
         #: zcache_frontswap_poolid: -1 until the first init
         self.poolid = -1
-        self.freeze = False
-        self._zero = ZERO_FILLED
-        self._same = True
-        self._compress = host.compressor.compress
-        self._create = host.zpool.create
-        self._tmem_put = host.tmem.put
-        self._tmem_get = host.tmem.get
-        self._take = host.tmem.take
-        self._unlink = host.tmem.unlink
-        self._read = host.zpool.read
-        self._decompress = host.compressor.decompress
-        self._free = host.zpool.free
+
+    def _pool(self, offset: int) -> Pool | None:
+        poolid = self.poolid
+        if offset > MAX_INDEX or not 0 <= poolid < MAX_POOLS_PER_CLIENT:
+            return None  # -1 seen as u16 65535: no such pool
+        return self.pools[poolid]
 
     def init(self, type: int) -> None:
         if self.poolid < 0:
-            self.poolid = self.host.new_pool(LOCAL_CLIENT, TMEM_POOL_PERSIST)
+            self.poolid = self.zcache.new_pool(LOCAL_CLIENT, TMEM_POOL_PERSIST)
 
-    def _pool(self) -> Pool | None:
-        poolid = self.poolid
-        if 0 <= poolid < MAX_POOLS_PER_CLIENT:
-            return self.pools[poolid]
-        return None  # -1 seen as u16 65535: no such pool
-
-    def store(self, type: int, offset: int, page) -> int:
+    def store(self, type: int, offset: int, page: Page) -> int:
         if not page.was_active and not self.disable_ignore_nonactive:
             self.zc.pers_nonactive_puts_ignored += 1
             return -ERANGE
-        if offset > MAX_INDEX:
-            return -1
-        poolid = self.poolid
-        pool = self.pools[poolid] if 0 <= poolid < MAX_POOLS_PER_CLIENT else None
+        pool = self._pool(offset)
         if pool is None:
             return -1
-        oid = (type << SWIZ_BITS) | (offset & SWIZ_MASK)
-        index = offset >> SWIZ_BITS
-        if self.freeze:
-            return _frozen(self.host, pool, oid, index)
-        data = page.data
-        # metadata-only pages, decided on the bytes before any allocator work:
-        # all zero (one memcmp), else same-filled (a cheap first test, then a
-        # comparison with the first word repeated)
-        pampd = 0
-        if data == ZERO_PAGE:
-            pampd = self._zero  # ZERO_FILLED, or 0 (compress it) if zero_filled is off
-        elif data[0] == data[8] and self._same:
-            word = data[:8]
-            if word * FILL_WORDS == data:
-                pampd = ~_from_bytes(word, "little")
-        if pampd >= 0:
-            pampd = self._create(not pool.persistent, self._compress(data),
-                                 oid.to_bytes(24, "little")
-                                 + pack_handle_tail(index, poolid, LOCAL_CLIENT))
-            if pampd is None:
-                if pool.persistent:
-                    self.zc.failed_pers_puts += 1
-                else:
-                    self.zc.failed_eph_puts += 1
-                return -ENOMEM
-            self._tmem_put(pool, oid, index, pampd)
-            return 0
-        # account_filled, inlined
-        zc = self.zc
-        if pool.persistent:
-            v = zc.pers_zpages + 1
-            zc.pers_zpages = v
-            if v > zc.pers_zpages_max:
-                zc.pers_zpages_max = v
-        else:
-            v = zc.eph_zpages + 1
-            zc.eph_zpages = v
-            if v > zc.eph_zpages_max:
-                zc.eph_zpages_max = v
-        if pampd == ZERO_FILLED:
-            v = zc.zero_filled_pages + 1
-            zc.zero_filled_pages = v
-            if v > zc.zero_filled_pages_max:
-                zc.zero_filled_pages_max = v
-        else:
-            zc.same_filled_pages += 1
-        # Tmem.put's common case, inlined: a small object that keeps its objnode
-        obj = pool.objs.get(oid)
-        if obj is not None and index < OBJNODE_TREE_MAP_SIZE and len(obj) > 1 \
-                and index not in obj and oid not in pool.trees:
-            obj[index] = pampd
-        else:
-            self._tmem_put(pool, oid, index, pampd)
-        return 0
+        return self.zcache.put(pool, (type << SWIZ_BITS) | (offset & SWIZ_MASK),
+                               offset >> SWIZ_BITS, page.data)
 
-    def load(self, type: int, offset: int, page) -> int:
-        if offset > MAX_INDEX:
+    def load(self, type: int, offset: int, page: Page) -> int:
+        pool = self._pool(offset)
+        if pool is None:
             return -1
-        poolid = self.poolid
-        pool = self.pools[poolid] if 0 <= poolid < MAX_POOLS_PER_CLIENT else None
-        if pool is None or not pool.objs:
+        # get_and_free 1 removes the page (exclusive gets), -1 keeps it
+        data = self.zcache.get(pool, (type << SWIZ_BITS) | (offset & SWIZ_MASK),
+                               offset >> SWIZ_BITS, 1 if self.exclusive_gets else -1)
+        if data is None:
             return -1
-        oid = (type << SWIZ_BITS) | (offset & SWIZ_MASK)
-        if not self.exclusive_gets:  # get_and_free -1: keep
-            data = self._tmem_get(pool, oid, offset >> SWIZ_BITS, -1)
-            if data is None:
-                return -1
-            page.data = data
-            return 0
-        pampd = self._take(pool, oid, offset >> SWIZ_BITS)  # get_and_free 1
-        if pampd is None:
-            return -1
-        if pampd < 0:  # metadata only: unaccount_filled, inlined
-            zc = self.zc
-            if pool.persistent:
-                zc.pers_zpages -= 1
-            else:
-                zc.eph_zpages -= 1
-            if pampd == ZERO_FILLED:
-                zc.zero_filled_pages -= 1
-                data = ZERO_PAGE
-            else:
-                zc.same_filled_pages -= 1
-                data = (~pampd).to_bytes(8, "little") * FILL_WORDS
-        else:  # pamops.get_data_and_free, inlined
-            buf = self._read(pampd)
-            data = None if buf is None else self._decompress(buf)
-            self._free(pampd, not pool.persistent)
-            if data is None:
-                return -1
         page.data = data
         return 0
 
     def invalidate_page(self, type: int, offset: int) -> None:
-        if offset > MAX_INDEX:
-            return
-        self.host.flush_page(LOCAL_CLIENT, self.poolid,
-                             (type << SWIZ_BITS) | (offset & SWIZ_MASK), offset >> SWIZ_BITS)
+        if offset <= MAX_INDEX:
+            self.zcache.flush_page(LOCAL_CLIENT, self.poolid,
+                                   (type << SWIZ_BITS) | (offset & SWIZ_MASK),
+                                   offset >> SWIZ_BITS)
 
     def invalidate_area(self, type: int) -> None:
         """Flush the 256 objects of one swap type (256 flush_object calls, as zcache)."""
-        flush_object = self.host.flush_object
+        flush_object = self.zcache.flush_object
         poolid = self.poolid
         for ind in range(SWIZ_MASK, -1, -1):
             flush_object(LOCAL_CLIENT, poolid, (type << SWIZ_BITS) | ind)
+
+
+# ====================================================================== the module
+
+#: our default compressor; Linux 3.10 used "lzo" (see docs/zcache.md)
+DEFAULT_COMPRESSOR = "zstd"
+NAMESTR = "zcache"
+
+
+@dataclass
+class Settings:
+    """The knobs zcache_init reads: set by the boot handlers (built in) or module parameters."""
+
+    enabled: bool = False
+    comp_name: str = ""
+    disable_cleancache: bool = False
+    disable_frontswap: bool = False
+    exclusive_gets: bool = True
+    disable_frontswap_ignore_nonactive: bool = False
+    disable_cleancache_ignore_nonactive: bool = False
+    ramster: bool = False
+    zpool: str = "zbud"
+    same_filled: bool = True
+
+
+@dataclass
+class ZcacheState:
+    """zcache's file-static variables, one set per kernel (``ctx.private(ZcacheState)``)."""
+
+    boot: Settings | None = None
+    counters: Counters | None = None
+    zcache: Zcache | None = None
+
+
+def zcache_of(ctx: ModuleContext) -> Zcache | None:
+    """The running zcache of a kernel's zcache module (None if init did not build one)."""
+    return ctx.private(ZcacheState).zcache
+
+
+def _boot(ctx: ModuleContext) -> Settings:
+    st = ctx.private(ZcacheState)
+    if st.boot is None:
+        st.boot = Settings()
+    return st.boot
+
+
+# -- the built-in path: __setup handlers, in the order zcache-main.c defines them.
+# Prefix matching means "zcache" also consumes "zcache=lz4" and "nofrontswap"
+# consumes "nofrontswapexclusivegets", exactly as obsolete_checksetup does.
+
+def _boot_flag(attr: str, value: bool) -> Callable[[str, ModuleContext], int]:
+    def handler(rest: str, ctx: ModuleContext) -> int:
+        setattr(_boot(ctx), attr, value)
+        return 1
+    return handler
+
+
+def _enable_ramster(rest: str, ctx: ModuleContext) -> int:
+    """``ramster``: exists only when RAMster is built in too (CONFIG_RAMSTER=y)."""
+    if not ctx.kernel_has_ramster:
+        return 0  # no such __setup: the word goes on to init, as on a kernel without RAMster
+    s = _boot(ctx)
+    s.enabled = s.ramster = True
+    return 1
+
+
+def _enable_compressor(rest: str, ctx: ModuleContext) -> int:
+    s = _boot(ctx)
+    s.comp_name = rest
+    s.enabled = True
+    return 1
+
+
+BOOT_PARAMS = (
+    BootParam("zcache", _boot_flag("enabled", True)),
+    BootParam("ramster", _enable_ramster, module_param="ramster=1", needs_builtin=("ramster",)),
+    BootParam("nocleancache", _boot_flag("disable_cleancache", True),
+              module_param="disable_cleancache=1"),
+    BootParam("nofrontswap", _boot_flag("disable_frontswap", True),
+              module_param="disable_frontswap=1"),
+    BootParam("nofrontswapexclusivegets", _boot_flag("exclusive_gets", False),
+              module_param="frontswap_has_exclusive_gets=0"),
+    BootParam("nofrontswapignorenonactive", _boot_flag("disable_frontswap_ignore_nonactive", True),
+              module_param="disable_frontswap_ignore_nonactive=1"),
+    BootParam("nocleancacheignorenonactive",
+              _boot_flag("disable_cleancache_ignore_nonactive", True)),
+    BootParam("zcache=", _enable_compressor, module_param="zcache_comp_name={rest}"),
+)
+
+# -- the module path: module_param(…, S_IRUGO)
+PARAMS = (
+    ParamSpec("zcache_comp_name", "charp", 0o444, "compressor (zstd, lz4, lzo, deflate)",
+              DEFAULT_COMPRESSOR),
+    ParamSpec("disable_cleancache", "bool", 0o444, "do not register with cleancache", False),
+    ParamSpec("disable_frontswap", "bool", 0o444, "do not register with frontswap", False),
+    ParamSpec("frontswap_has_exclusive_gets", "bool", 0o444,
+              "a frontswap load removes the page", True),
+    ParamSpec("disable_frontswap_ignore_nonactive", "bool", 0o444,
+              "store frontswap pages that were never active", False),
+    ParamSpec("ramster", "bool", 0o444, "keep pages in a peer's RAM (needs the ramster module)",
+              False),
+    ParamSpec("disable_frontswap_selfshrink", "int", 0o444,
+              "ramster: no frontswap self-shrinking", 0),
+    ParamSpec("zpool", "charp", 0o444, "allocator: zbud (Linux) or zsmalloc (denser)", "zbud"),
+    ParamSpec("same_filled", "bool", 0o444,
+              "store pages of one repeated word as metadata only (beyond Linux)", True),
+)
+
+
+def _settings(ctx: ModuleContext) -> Settings:
+    """One view of the knobs: what the boot handlers set, or the module parameters."""
+    if ctx.builtin:
+        return _boot(ctx)
+    p = ctx.params
+    return Settings(
+        enabled=True, comp_name=p.zcache_comp_name or "", disable_cleancache=p.disable_cleancache,
+        disable_frontswap=p.disable_frontswap, exclusive_gets=p.frontswap_has_exclusive_gets,
+        disable_frontswap_ignore_nonactive=p.disable_frontswap_ignore_nonactive,
+        # no module parameter for this one in Linux: stuck at false for modules
+        disable_cleancache_ignore_nonactive=False,
+        ramster=p.ramster, zpool=p.zpool or "zbud", same_filled=p.same_filled,
+    )
+
+
+def _comp_init(ctx: ModuleContext, s: Settings) -> Compressor | None:
+    """zcache_comp_init: the compressor, or None after logging why not."""
+    name = s.comp_name
+    comp: Compressor | None = None
+    if not ctx.builtin:
+        try:
+            comp = get_compressor(name)
+        except LookupError:
+            ctx.printk(f"zcache: {name} not supported", KERN_INFO)
+            return None
+    else:
+        if name:
+            try:
+                comp = get_compressor(name)
+            except LookupError:
+                ctx.printk(f"zcache: {name} not supported", KERN_INFO)
+                if ctx.cleancache_has_lazy_init:  # 3.10 built-in: no fallback
+                    return None
+        if comp is None:
+            comp = get_compressor(DEFAULT_COMPRESSOR)
+    ctx.printk(f"zcache: using {comp.name} compressor", KERN_INFO)
+    return comp
+
+
+def zcache_init(ctx: ModuleContext) -> int:
+    s = _settings(ctx)
+    st = ctx.private(ZcacheState)
+    if not ctx.builtin:
+        if not ctx.frontswap_has_lazy_init and not s.disable_frontswap:
+            ctx.printk("zcache module requires frontswap lazy init", KERN_ERR)
+            return -errno.EINVAL
+        if not ctx.cleancache_has_lazy_init and not s.disable_cleancache:
+            ctx.printk("zcache module requires cleancache lazy init", KERN_ERR)
+            return -errno.EINVAL
+    if s.ramster:
+        ret = _ramster(ctx)
+        if ret:
+            return ret
+
+    counters = st.counters = Counters()
+    ctx.debugfs("zcache", lambda: counters.zcache)   # created even when disabled
+    if not s.enabled:
+        ctx.debugfs("zbud", lambda: counters.zbud)
+        return 0
+
+    comp = _comp_init(ctx, s)
+    if comp is None:
+        ctx.printk("zcache: compressor initialization failed", KERN_ERR)
+        return -1 if not ctx.builtin else -errno.EINVAL
+    if s.zpool not in ZPOOLS:
+        ctx.printk(f"zcache: zpool {s.zpool} not supported (zbud, zsmalloc)", KERN_ERR)
+        return -errno.EINVAL
+    zcache = Zcache(
+        ctx.frames, comp, zpool=s.zpool, counters=counters,
+        disable_cleancache_ignore_nonactive=s.disable_cleancache_ignore_nonactive,
+        disable_frontswap_ignore_nonactive=s.disable_frontswap_ignore_nonactive,
+        frontswap_has_exclusive_gets=s.exclusive_gets,
+        same_filled=s.same_filled,
+    )
+    zcache.printk = lambda text: ctx.printk(text, KERN_INFO)
+    st.zcache = zcache
+    ctx.debugfs("zbud", lambda: counters.zbud)  # zbud_init
+    allocator = "compression buddies" if s.zpool == "zbud" else "zsmalloc"
+
+    if not s.disable_cleancache:
+        ctx.register_shrinker(_shrinker(ctx, zcache))
+        old = ctx.cleancache_register_ops(zcache.cleancache_ops)
+        ctx.printk(f"{NAMESTR}: cleancache enabled using kernel transcendent memory and "
+                   f"{allocator}", KERN_INFO)
+        if old is not None:
+            ctx.printk(f"{NAMESTR}: cleancache_ops overridden", KERN_WARNING)
+    if not s.disable_frontswap:
+        fold = ctx.frontswap_register_ops(zcache.frontswap_ops)
+        if s.exclusive_gets:
+            ctx.frontswap_tmem_exclusive_gets(True)
+        ctx.printk(f"{NAMESTR}: frontswap enabled using kernel transcendent memory and "
+                   f"{allocator}", KERN_INFO)
+        if isinstance(fold, BaseException):
+            return -getattr(fold, "errno", errno.EINVAL)
+        if fold is not None:
+            ctx.printk(f"{NAMESTR}: frontswap_ops overridden", KERN_WARNING)
+    return 0
+
+
+def _ramster(ctx: ModuleContext) -> int:
+    """``ramster=1``: ramster's code lives in its own module; ask modprobe for it."""
+    if not ctx.module_available("ramster"):
+        ctx.printk("zcache: ramster requested, but this kernel has no ramster module", KERN_ERR)
+        return -errno.ENODEV
+    ret = ctx.request_module("ramster")
+    if ret != 0 or not ctx.module_live("ramster"):
+        ctx.printk(f"zcache: ramster requested, but loading module ramster failed ({ret})",
+                   KERN_ERR)
+        return -errno.ENODEV
+    return 0
+
+
+def _shrinker(ctx: ModuleContext, zcache: Zcache) -> Callable[[int], int]:
+    """The zcache shrinker: evict ephemeral frames down to the file LRU size."""
+    def shrink(nr_to_scan: int) -> int:
+        lru = ctx.lru_sizes()
+        eph = zcache.zc.eph_pageframes
+        keep = max(0, eph - nr_to_scan, min(eph, lru[0] + lru[1]))
+        return zcache.shrink(keep, lru)
+    return shrink
+
+
+MODULE = ModuleDecl(
+    name="zcache",
+    description="In-kernel transcendent memory compressed cache (zcache2)",
+    license="GPL",
+    author="Dan Magenheimer <dan.magenheimer@oracle.com>",
+    version="",
+    params=PARAMS,
+    requires=("cleancache_register_ops", "frontswap_register_ops",
+              "frontswap_tmem_exclusive_gets"),
+    staging=True,
+    init=zcache_init,
+    exit=None,  # module unload is not supported: permanent
+    boot_params=BOOT_PARAMS,
+    initcall="late",
+    size=122880,
+    extra={"builtin_params": False, "path": "kernel/drivers/staging/zcache/zcache.ko"},
+)

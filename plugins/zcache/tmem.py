@@ -303,8 +303,7 @@ class Tmem:
     def unlink(self, pool: Pool, oid: int, obj: dict, index: int) -> None:
         """Account for ``index`` having left ``obj`` (already popped): objnodes, and
         the object itself once empty.  Not needed when a small object (no
-        index >= 64) keeps two or more pages; the host's inlined ``take`` relies
-        on that, as ``take`` does."""
+        index >= 64) keeps two or more pages; ``take`` relies on that."""
         zc = self.zc
         levels = pool.trees.get(oid)
         if levels is not None:

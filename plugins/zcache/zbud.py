@@ -22,14 +22,13 @@ from __future__ import annotations
 
 from array import array
 
-from .zpool import (
+from .zpage import (
     ZpoolLevels,
     PAGE_SIZE,
     TMEM_HANDLE_SIZE,
     ZERO_FILLED,
     FlushFn,
     FrameAllocator,
-    account_filled,
     size_refused,
     unaccount_filled,
     unpack_handle,
@@ -242,15 +241,6 @@ class ZbudPool(ZpoolLevels):
         buf[base + TMEM_HANDLE_SIZE:base + size] = cdata
         self._count_in(eph, size, clen)
         return (f << 1) | budnum
-
-    def create_zero(self, eph: bool) -> int:
-        """Account an all-zero page: it takes no space and its pampd is ZERO_FILLED."""
-        return account_filled(self.zc, eph, ZERO_FILLED)
-
-    def create_filled(self, eph: bool, word: int) -> int:
-        """Account a page of one repeated u64 ``word`` (0: all zero): no space used,
-        pampd ``~word`` (beyond Linux for ``word != 0``, see zpool.py)."""
-        return account_filled(self.zc, eph, ~word)
 
     def _get_frame(self, eph: bool) -> int | None:
         """A frame for a new zpage: fresh from the allocator, else the ouroboros."""

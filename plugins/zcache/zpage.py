@@ -29,11 +29,6 @@ FILL_WORDS = PAGE_SIZE // 8
 ZERO_PAGE = bytes(PAGE_SIZE)
 
 
-def filled_pampd(word: int) -> int:
-    """The pampd of a page filled with the little-endian u64 ``word``."""
-    return ~word
-
-
 def filled_page(pampd: int) -> bytes:
     """The page bytes of a negative (metadata-only) pampd."""
     if pampd == ZERO_FILLED:
@@ -41,18 +36,9 @@ def filled_page(pampd: int) -> bytes:
     return (~pampd).to_bytes(8, "little") * FILL_WORDS
 
 
-def fill_word(data) -> int | None:
-    """The u64 the page repeats (0 for a zero page), or None if it is not same-filled."""
-    if data == ZERO_PAGE:
-        return 0
-    if data[0] == data[8] and data[:8] * FILL_WORDS == data:
-        return int.from_bytes(data[:8], "little")
-    return None
-
-
 def account_filled(zc, eph: bool, pampd: int) -> int:
     """Count a metadata-only zpage in (zero_filled_pages or same_filled_pages,
-    *_zpages); returns ``pampd``.  The hot paths of host.py inline this."""
+    *_zpages); returns ``pampd``."""
     if eph:
         v = zc.eph_zpages + 1
         zc.eph_zpages = v

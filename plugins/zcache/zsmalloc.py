@@ -40,14 +40,13 @@ from __future__ import annotations
 
 from array import array
 
-from .zpool import (
+from .zpage import (
     ZpoolLevels,
     PAGE_SIZE,
     TMEM_HANDLE_SIZE,
     ZERO_FILLED,
     FlushFn,
     FrameAllocator,
-    account_filled,
     size_refused,
     unaccount_filled,
     unpack_handle,
@@ -268,14 +267,6 @@ class ZsmallocPool(ZpoolLevels):
         buf[off + TMEM_HANDLE_SIZE:off + size] = cdata
         self._count_in(eph, size, clen)
         return i  # == z << 5 | slot
-
-    def create_zero(self, eph: bool) -> int:
-        """Account an all-zero page: it takes no space and its pampd is ZERO_FILLED."""
-        return account_filled(self.zc, eph, ZERO_FILLED)
-
-    def create_filled(self, eph: bool, word: int) -> int:
-        """Account a page of one repeated u64 ``word``: no space, pampd ``~word``."""
-        return account_filled(self.zc, eph, ~word)
 
     def _compact(self, z: int) -> int:
         """Slide the live objects of ``z`` down over its holes; returns the new tail."""

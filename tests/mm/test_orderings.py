@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from kmodemu.modules.discovery import plugin_package
+
 from .machines import PROFILES, boot, debugfs, dmesg_of, run, sb, sh, stat_lines
 
 COMMANDS = {
@@ -154,7 +156,7 @@ def pools_of(m, ordering: Ordering) -> dict[str, int]:
     """Each fs's real pool id (through the fake id on 3.10) and zcache's frontswap pool."""
     k = m.kernel
     out = {mp: k.cleancache.real_poolid(sb(m, mp)) for mp in mountpoints(ordering)}
-    out["swap"] = k.module_context("zcache").state.host.frontswap_poolid
+    out["swap"] = plugin_package("zcache").main.zcache_of(k.module_context("zcache")).frontswap_poolid
     return out
 
 

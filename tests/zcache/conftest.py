@@ -1,56 +1,26 @@
-"""Load plugins/zcache as ``kmodemu_plugins.zcache``, the name the kernel imports it by.
+"""zcache's tests import the installed plugin package, found through its entry point.
 
-The plugin's modules import each other relatively, so the package must exist
-under that name before ``host``/``tmem``... are imported.  Works whether or not
-plugins/zcache/__init__.py exists yet.
+The same loader the kernel uses (``kmodemu.modules.discovery``): a package
+that fails to import fails these tests, never a stand-in.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
-import types
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-PKG = "kmodemu_plugins.zcache"
-PKG_DIR = Path(__file__).resolve().parents[2] / "plugins" / "zcache"
+from kmodemu.modules.discovery import plugin_package
 
-
-def _load_package() -> None:
-    if PKG in sys.modules:
-        return
-    if "kmodemu_plugins" not in sys.modules:
-        parent = types.ModuleType("kmodemu_plugins")
-        parent.__path__ = []  # namespace-like: children are registered by hand
-        sys.modules["kmodemu_plugins"] = parent
-    init = PKG_DIR / "__init__.py"
-    if init.exists():
-        spec = importlib.util.spec_from_file_location(
-            PKG, init, submodule_search_locations=[str(PKG_DIR)])
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[PKG] = mod
-        try:
-            spec.loader.exec_module(mod)
-        except Exception:
-            # the glue may need the kernel; the storage layer does not
-            mod = types.ModuleType(PKG)
-            mod.__path__ = [str(PKG_DIR)]
-            sys.modules[PKG] = mod
-    else:
-        mod = types.ModuleType(PKG)
-        mod.__path__ = [str(PKG_DIR)]
-        sys.modules[PKG] = mod
-
-
-_load_package()
+PKG = plugin_package("zcache").__name__
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def zmod(name: str):
-    """A submodule of the plugin package, e.g. ``zmod("host")``."""
+def zmod(name: str) -> ModuleType:
+    """A submodule of the plugin package, e.g. ``zmod("main")``."""
     return importlib.import_module(f"{PKG}.{name}")
 
 

@@ -1,4 +1,4 @@
-"""The host shims end to end: real pages through cleancache_ops / frontswap_ops.
+"""zcache-main end to end: real pages through cleancache_ops / frontswap_ops.
 
 Nothing wrong may ever come back: every get returns a miss or exactly the last
 page put under that handle; persistent pages survive any memory pressure.
@@ -15,9 +15,9 @@ import pages
 from conftest import BoundedFrames, zmod
 from kmodemu.mm.page import Page
 
-host_m = zmod("host")
-zpool_m = zmod("zpool")
-ZcacheHost = host_m.ZcacheHost
+main_m = zmod("main")
+zpage_m = zmod("zpage")
+Zcache = main_m.Zcache
 
 ZPOOLS = ["zbud", "zsmalloc"]
 
@@ -28,7 +28,7 @@ def key(n: int) -> bytes:
 
 def make(zpool="zbud", limit=1 << 16, **flags):
     frames = BoundedFrames(limit)
-    return ZcacheHost(frames, "zstd", zpool=zpool, **flags), frames
+    return Zcache(frames, "zstd", zpool=zpool, **flags), frames
 
 
 @pytest.fixture(params=ZPOOLS)
@@ -71,9 +71,9 @@ def test_cleancache_pools_and_bad_arguments():
     cc = h.cleancache_ops
     assert [cc.init_fs(4096) for _ in range(15)] == list(range(15))
     assert cc.init_shared_fs(b"u" * 16, 4096) == 15     # shared becomes private
-    assert not h.tmem.get_pool(host_m.LOCAL_CLIENT, 15).shared
+    assert not h.tmem.get_pool(main_m.LOCAL_CLIENT, 15).shared
     assert cc.init_fs(4096) == -1                          # the 17th pool
-    with pytest.raises(host_m.ZcacheBug):
+    with pytest.raises(main_m.ZcacheBug):
         cc.init_fs(8192)
     page = Page(pages.text_page(__import__("random").Random(1)))
     cc.put_page(-1, key(1), 0, page)                       # negative ids: nothing
@@ -168,7 +168,7 @@ def test_frontswap_lazy_single_pool_and_swizzle(zpool):
     fs.init(0)
     fs.init(1)
     assert h.frontswap_poolid == 1
-    pool = h.tmem.get_pool(host_m.LOCAL_CLIENT, 1)
+    pool = h.tmem.get_pool(main_m.LOCAL_CLIENT, 1)
     assert pool.persistent
     assert fs.store(1, 0x12345, Page(d)) == 0
     assert list(pool.objs) == [(1 << 8) | 0x45]
@@ -196,7 +196,7 @@ def test_frontswap_non_exclusive_and_nonactive():
     assert fs.load(0, 7, Page()) == -1
     pg = Page(d)
     pg.was_active = False
-    assert fs.store(0, 8, pg) == -host_m.ERANGE
+    assert fs.store(0, 8, pg) == -main_m.ERANGE
     assert h.counters.zcache.pers_nonactive_puts_ignored == 1
     h2, _ = make(disable_frontswap_ignore_nonactive=True)
     h2.frontswap_ops.init(0)
@@ -228,7 +228,7 @@ def test_frontswap_refusals_count():
     fs.init(0)
     rnd = pages.corpus(3, seed=1, kinds=("random",))
     for off, d in enumerate(rnd):
-        assert fs.store(0, off, Page(d)) == -host_m.ENOMEM
+        assert fs.store(0, off, Page(d)) == -main_m.ENOMEM
     zc = h.counters.zcache
     assert zc.failed_pers_puts == 3 and zc.compress_poor == 3
 
@@ -300,13 +300,13 @@ def test_stats_and_unknown_zpool():
     assert s["zpages"] == 10 and s["pageframes"] == h.counters.zbud.eph_pageframes
     assert s["compression_ratio"] > 1.5 and 1 <= s["pages_per_frame"] <= 2
     with pytest.raises(LookupError):
-        ZcacheHost(BoundedFrames(1), "zstd", zpool="slab")
+        Zcache(BoundedFrames(1), "zstd", zpool="slab")
     with pytest.raises(LookupError):
-        ZcacheHost(BoundedFrames(1), "nope")
+        Zcache(BoundedFrames(1), "nope")
 
 
 def test_counter_names_are_the_kernel_ones():
-    c = zmod("counters").Counters()
+    c = zmod("debug").Counters()
     names = [n for n, _ in c.zcache.items()]
     assert names[:4] == ["obj_count", "obj_count_max", "objnode_count", "objnode_count_max"]
     assert "zero_filled_pages" in names and "failed_getfreepages" in names
@@ -464,15 +464,15 @@ def test_same_filled_replace_flush_and_destroy(zpool):
 
 def test_same_filled_through_put_page_by_numbers(zpool):
     h, _ = make(zpool)
-    pid = h.new_pool(host_m.LOCAL_CLIENT, host_m.TMEM_POOL_PERSIST)
-    assert h.put_page(host_m.LOCAL_CLIENT, pid, 5, 6, filled(9)) == 0
-    assert h.put_page(host_m.LOCAL_CLIENT, pid, 5, 7, bytes(4096)) == 0
+    pid = h.new_pool(main_m.LOCAL_CLIENT, main_m.TMEM_POOL_PERSIST)
+    assert h.put_page(main_m.LOCAL_CLIENT, pid, 5, 6, filled(9)) == 0
+    assert h.put_page(main_m.LOCAL_CLIENT, pid, 5, 7, bytes(4096)) == 0
     zc = h.counters.zcache
     assert (zc.same_filled_pages, zc.zero_filled_pages, zc.pers_zpages) == (1, 1, 2)
-    assert h.get_page(host_m.LOCAL_CLIENT, pid, 5, 6, -1) == filled(9)
-    assert h.get_page(host_m.LOCAL_CLIENT, pid, 5, 6, 1) == filled(9)
-    assert h.get_page(host_m.LOCAL_CLIENT, pid, 5, 6, 1) is None
-    assert h.get_page(host_m.LOCAL_CLIENT, pid, 5, 7, 1) == bytes(4096)
+    assert h.get_page(main_m.LOCAL_CLIENT, pid, 5, 6, -1) == filled(9)
+    assert h.get_page(main_m.LOCAL_CLIENT, pid, 5, 6, 1) == filled(9)
+    assert h.get_page(main_m.LOCAL_CLIENT, pid, 5, 6, 1) is None
+    assert h.get_page(main_m.LOCAL_CLIENT, pid, 5, 7, 1) == bytes(4096)
     h.check()
 
 
@@ -512,7 +512,7 @@ def test_persistent_mean_rule_counts_filled_pages_as_empty():
     assert all(2560 < len(h.compressor.compress(p)) <= 3584 for p in poor)
     zc = h.counters.zcache
     assert fs.store(0, 0, Page(poor[0])) == 0
-    assert fs.store(0, 1, Page(poor[1])) == -host_m.ENOMEM   # mean above 5/8 of a page
+    assert fs.store(0, 1, Page(poor[1])) == -main_m.ENOMEM   # mean above 5/8 of a page
     assert zc.mean_compress_poor == 1
     assert fs.store(0, 2, Page(filled(0x77))) == 0           # mean (3000 + 0) / 2
     assert zc.pers_zbytes == len(h.compressor.compress(poor[0]))
@@ -535,7 +535,7 @@ class HostMachine(RuleBasedStateMachine):
     @initialize(exclusive=st.booleans())
     def setup(self, exclusive):
         self.frames = BoundedFrames(self.LIMIT)
-        self.host = ZcacheHost(self.frames, "zstd", zpool=self.ZPOOL,
+        self.host = Zcache(self.frames, "zstd", zpool=self.ZPOOL,
                                frontswap_has_exclusive_gets=exclusive)
         self.cc = self.host.cleancache_ops
         self.fs = self.host.frontswap_ops

@@ -2,7 +2,10 @@
 
 import pytest
 
+from conftest import zmod
 from kmodemu.machine import Machine, MachineDef
+
+zcache_of = zmod("main").zcache_of
 
 
 def lines(log: str) -> list[str]:
@@ -92,7 +95,7 @@ def test_module_load_replays_mounts_and_swap(machine):
     assert m.capture(["insmod", "zcache"]) == (0, "", "")
     assert cc.fs_poolid_map[:3] == [0, 1, -2]         # replayed: low pool ids to cleancache
     assert fs.pending_types() == []
-    host = m.kernel.module_context("zcache").state.host
+    host = zcache_of(m.kernel.module_context("zcache"))
     assert host.frontswap_poolid == 2                  # the persistent pool comes after them
     assert zlines(m) == [
         "zcache: module is from the staging directory, the quality is unknown, you have been warned.",
@@ -219,7 +222,7 @@ def test_same_end_state_built_in_and_as_module(machine):
     for m in (built, late):
         cc = m.kernel.cleancache
         assert (cc.fs_poolid_map[0], cc.shared_fs_poolid_map[0]) in ((0, 1), (1, 0))
-        assert m.kernel.module_context("zcache").state.host.frontswap_poolid == 2
+        assert zcache_of(m.kernel.module_context("zcache")).frontswap_poolid == 2
 
 
 def test_forced_rmmod_cannot_remove_zcache(machine):
@@ -233,8 +236,8 @@ def test_forced_rmmod_cannot_remove_zcache(machine):
 def test_same_filled_extension_can_be_turned_off(machine):
     m = machine()
     assert m.capture(["insmod", "zcache", "same_filled=0"])[0] == 0
-    host = m.kernel.module_context("zcache").state.host
+    host = zcache_of(m.kernel.module_context("zcache"))
     assert host.same_filled is False
     m2 = machine()
     m2.capture(["insmod", "zcache"])
-    assert m2.kernel.module_context("zcache").state.host.same_filled is True
+    assert zcache_of(m2.kernel.module_context("zcache")).same_filled is True

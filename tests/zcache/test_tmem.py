@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from conftest import zmod
 
 tmem_m = zmod("tmem")
-counters_m = zmod("counters")
+counters_m = zmod("debug")
 Tmem = tmem_m.Tmem
 LOCAL = tmem_m.LOCAL_CLIENT
 

@@ -7,10 +7,10 @@ import pytest
 from conftest import BoundedFrames, zmod
 
 zbud_m = zmod("zbud")
-zpool_m = zmod("zpool")
-counters_m = zmod("counters")
+zpage_m = zmod("zpage")
+counters_m = zmod("debug")
 
-H = zpool_m.TMEM_HANDLE_SIZE
+H = zpage_m.TMEM_HANDLE_SIZE
 
 
 class Rig:
@@ -34,7 +34,7 @@ class Rig:
         if not hasattr(self, "live"):
             self.live = {}
         data = bytes([fill if fill is not None else (index & 0xFF)]) * clen
-        th = zpool_m.pack_handle(oid, index, pool_id, 0xFFFF)
+        th = zpage_m.pack_handle(oid, index, pool_id, 0xFFFF)
         pampd = self.pool.create(eph, data, th)
         if pampd is not None:
             self.live[pampd] = (0xFFFF, pool_id, oid, index)
@@ -51,7 +51,7 @@ class Rig:
 def test_limits():
     assert zbud_m.NCHUNKS == 64
     assert zbud_m.MAX_BUDDY_SIZE == 63 * 64 - 32 == 4000
-    assert zpool_m.MAX_ZSIZE == 3584 and zpool_m.MAX_MEAN_ZSIZE == 2560
+    assert zpage_m.MAX_ZSIZE == 3584 and zpage_m.MAX_MEAN_ZSIZE == 2560
 
 
 def test_ephemeral_size_policy():
@@ -85,10 +85,10 @@ def test_two_buddies_share_a_frame_and_land_at_both_ends():
     # buddy 0 starts the frame with its handle; buddy 1 ends it
     buf, base = r.pool._offset(a >> 1, 0, 2032)
     assert base % 4096 == 0
-    assert zpool_m.unpack_handle(buf, base) == (0xFFFF, 0, 1, 1)
+    assert zpage_m.unpack_handle(buf, base) == (0xFFFF, 0, 1, 1)
     buf, base1 = r.pool._offset(b >> 1, 1, 2032)
     assert base1 - base == 4096 - 2048
-    assert zpool_m.unpack_handle(buf, base1) == (0xFFFF, 0, 1, 2)
+    assert zpage_m.unpack_handle(buf, base1) == (0xFFFF, 0, 1, 2)
     zb = r.c.zbud
     assert zb.eph_buddied_count == 1 and zb.eph_unbuddied_count == 1
     assert zb.eph_zbytes == 3 * 2032 and zb.eph_zpages == 3
@@ -158,8 +158,8 @@ def test_free_returns_empty_frames():
 
 def test_zero_filled_uses_no_space():
     r = Rig()
-    z = r.pool.create_zero(False)
-    assert z == zpool_m.ZERO_FILLED
+    z = zpage_m.account_filled(r.c.zcache, False, zpage_m.ZERO_FILLED)
+    assert z == zpage_m.ZERO_FILLED
     assert r.frames.in_use == 0
     zc = r.c.zcache
     assert zc.zero_filled_pages == 1 and zc.pers_zpages == 1 and zc.pers_zbytes == 0

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from conftest import BoundedFrames, zmod
 
 zs_m = zmod("zsmalloc")
-zpool_m = zmod("zpool")
-counters_m = zmod("counters")
+zpage_m = zmod("zpage")
+counters_m = zmod("debug")
 
-H = zpool_m.TMEM_HANDLE_SIZE
+H = zpage_m.TMEM_HANDLE_SIZE
 
 
 class Rig:
@@ -34,7 +34,7 @@ class Rig:
 
     def put(self, eph, clen, oid=1, index=0, fill=None):
         data = bytes([fill if fill is not None else (index & 0xFF)]) * clen
-        pampd = self.pool.create(eph, data, zpool_m.pack_handle(oid, index, 0, 0xFFFF))
+        pampd = self.pool.create(eph, data, zpage_m.pack_handle(oid, index, 0, 0xFFFF))
         if pampd is not None:
             self.live[pampd] = (0xFFFF, 0, oid, index)
             assert bytes(self.pool.read(pampd)) == data
@@ -172,9 +172,9 @@ def test_shrink_and_zero():
     freed = r.pool.shrink(0)
     assert freed == frames_eph and r.c.zbud.eph_pageframes == 0
     assert len(r.flushed) == 8
-    z = r.pool.create_zero(True)
-    assert z == zpool_m.ZERO_FILLED and r.c.zcache.zero_filled_pages == 1
-    w = r.pool.create_filled(True, 0x0123456789ABCDEF)
+    z = zpage_m.account_filled(r.c.zcache, True, zpage_m.ZERO_FILLED)
+    assert z == zpage_m.ZERO_FILLED and r.c.zcache.zero_filled_pages == 1
+    w = zpage_m.account_filled(r.c.zcache, True, ~0x0123456789ABCDEF)
     assert w == ~0x0123456789ABCDEF and r.c.zcache.same_filled_pages == 1
     assert r.c.zcache.eph_zpages == 2 and r.c.zbud.eph_zpages == 0
     r.pool.free(z, True)
