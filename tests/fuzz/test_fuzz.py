@@ -87,7 +87,7 @@ def test_modprobe_d(data):
 @FUZZ
 @given(st.binary(max_size=400))
 def test_ko_elf(data):
-    from kmodemu.kmod.elf import parse_elf
+    from kmodemu.modules.elf import parse_elf
     with bounded():
         try:
             parse_elf(data, "fuzz.ko")
@@ -99,7 +99,7 @@ def test_ko_elf(data):
 @given(st.binary(max_size=200), st.integers(0, 3))
 def test_ko_elf_mutated(noise, where):
     """A real module image with bytes overwritten: the parser says ENOEXEC or reads it."""
-    from kmodemu.kmod.elf import parse_elf
+    from kmodemu.modules.elf import parse_elf
     from kmodemu.kmod.elfwriter import write_module
     from kmodemu.modules.declaration import ModuleDecl
     import tempfile

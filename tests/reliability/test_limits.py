@@ -121,7 +121,7 @@ def test_dmesg_lines_are_capped_and_the_command_line_truncated():
 
 
 def test_module_images_are_bounded(tmp_path):
-    from kmodemu.kmod.elf import MAX_MODULE_BYTES, load_bytes
+    from kmodemu.modules.elf import MAX_MODULE_BYTES, load_bytes
     with pytest.raises(OSError) as e:
         load_bytes("/dev/zero")
     assert e.value.errno == 27  # EFBIG
