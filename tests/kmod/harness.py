@@ -12,12 +12,8 @@ from pathlib import Path
 from kmodemu.kmod import TOOLS, ToolContext
 from kmodemu.modules.elf import read_module
 
-CONFORMANCE = Path("/work/shared/conformance")
-for _cand in (Path(__file__).resolve().parents[3] / "shared" / "conformance",
-              Path(__file__).resolve().parents[2].parent / "shared" / "conformance"):
-    if _cand.is_dir():
-        CONFORMANCE = _cand
-        break
+#: the kmod 30 conformance data (cases and module trees), kept in the repository: see data/README.md
+CONFORMANCE = Path(__file__).resolve().parent / "data"
 CASES_FILE = CONFORMANCE / "kmod-cases-public.json"
 RELEASE = "6.0.0-emu"
 _SRCPOS = re.compile(r"\.\./libkmod/[\w.-]+:\d+ ")
@@ -99,7 +95,6 @@ def run_case(case: dict, tmp: Path, trees: dict[str, Path]) -> tuple[int, str, s
     return rc, out, err
 
 
-DATA_OK = (CONFORMANCE / "kmod-tree" / "main").is_dir()
 
 
 def normalise(text: str) -> str:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from .harness import CASES_FILE, load_cases, make_tree, normalise, run_case, run_tool
+from .harness import load_cases, make_tree, normalise, run_case, run_tool
 
-pytestmark = pytest.mark.skipif(not CASES_FILE.exists(), reason="conformance cases not present")
-DATA = load_cases() if CASES_FILE.exists() else {"cases": [], "trees": {}}
+DATA = load_cases()
 
 
 @pytest.fixture(scope="module")
