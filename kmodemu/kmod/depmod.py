@@ -136,7 +136,7 @@ def parse_depmod_config(tool: ToolContext, paths: list[str], kversion: str, log:
                 for w in words[1:]:
                     cfg.searches.append(None if w == "built-in" else w)
             elif cmd == "override" and len(words) >= 4:
-                if words[2] == "*" or re.search(words[2], kversion):
+                if _kernel_matches(words[2], kversion):
                     cfg.overrides.append((words[1], words[3]))
             elif cmd == "exclude" and len(words) >= 2:
                 cfg.excludes.update(words[1:])
@@ -147,6 +147,17 @@ def parse_depmod_config(tool: ToolContext, paths: list[str], kversion: str, log:
     if not cfg.searches:
         cfg.searches.append("updates")
     return cfg
+
+
+def _kernel_matches(pattern: str, kversion: str) -> bool:
+    """depmod.c cfg_kernel_matches: "*", else an extended regex; one that does not compile
+    matches nothing (regcomp failed), it is not an error."""
+    if pattern == "*":
+        return True
+    try:
+        return re.search(pattern, kversion) is not None
+    except re.error:
+        return False
 
 
 def _priority(cfg: DepmodConfig, relpath: str) -> int:

@@ -157,3 +157,56 @@ def test_emulated_sh(text):
     with bounded():
         status, _, _ = sh.run(text, {}, lambda *a: 0)
     assert 0 <= status <= 255
+
+
+DEPMOD_WORDS = ["search", "override", "exclude", "include", "make_map_files", "external",
+                "built-in", "updates", "extra", "*", "zcache", "3.10.0-kmodemu", "[", "(", "\\",
+                "\n", " ", "#", "kernel", "..", "/"]
+
+
+@pytest.fixture(scope="module")
+def depmod_machine():
+    from kmodemu.machine import Machine, MachineDef
+    m = Machine(MachineDef())
+    yield m
+    m.close()
+
+
+@FUZZ
+@given(st.binary(max_size=300) |
+       st.lists(st.sampled_from(DEPMOD_WORDS), max_size=30).map(lambda w: " ".join(w).encode()))
+def test_depmod_d(depmod_machine, data):
+    """depmod.d as depmod reads it on the machine: kmod's words, its errors, exit 0 or 1."""
+    conf = depmod_machine.root / "etc" / "depmod.d"
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "fuzz.conf").write_bytes(data)
+    with bounded():
+        rc, out, err = depmod_machine.capture(["depmod"])
+    assert rc in (0, 1), err
+    assert "Traceback" not in err and "internal error" not in err
+
+
+@FUZZ
+@given(st.binary(max_size=120), st.integers(0, 3), st.integers(0, 255), st.integers(0, 255),
+       st.integers(0, (1 << 32) - 1))
+def test_module_signature_trailer(blob, id_type, signer_len, key_id_len, sig_len):
+    """An appended signature with any lengths and contents: split or ignored, never a crash."""
+    from kmodemu.modules.signature import MAGIC, _SIG_STRUCT, modinfo_fields, split_signature
+    body = b"\x7fELF" + b"\0" * 60
+    data = body + blob + _SIG_STRUCT.pack(0, 4, id_type, signer_len, key_id_len, sig_len) + MAGIC
+    with bounded():
+        rest, info = split_signature(data)
+        assert data.startswith(rest)
+        if info is not None:
+            for key, value in modinfo_fields(info):
+                assert isinstance(key, str) and isinstance(value, str)
+
+
+def test_regression_depmod_override_with_a_bad_regex_matches_nothing(depmod_machine):
+    """Found by test_depmod_d: ``override zcache [ extra`` was an internal error (re.error).
+    depmod.c cfg_kernel_matches: a pattern regcomp refuses matches no kernel, silently."""
+    conf = depmod_machine.root / "etc" / "depmod.d"
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "fuzz.conf").write_bytes(b"override zcache [ extra\n")
+    assert depmod_machine.capture(["depmod"]) == (0, "", "")
+    (conf / "fuzz.conf").unlink()
