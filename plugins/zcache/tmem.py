@@ -358,10 +358,7 @@ class Tmem:
             if pampd is None:
                 return None
             return self.pamops.get_data_and_free(pampd, pool)
-        obj = pool.objs.get(oid)
-        if obj is None:
-            return None
-        pampd = obj.get(index)
+        pampd = self.peek(pool, oid, index)
         if pampd is None:
             return None
         return self.pamops.get_data(pampd, pool)
