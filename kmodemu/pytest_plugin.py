@@ -195,10 +195,10 @@ def load_module(machine):
     Returns the loaded ``Module``; a failing init raises ``KernelError`` with its errno.
     """
     def load(path, args: str = "", name: str | None = None):
-        from kmodemu.modules.discovery import import_plugin_dir
+        from kmodemu.modules.discovery import import_plugin_dir, import_plugin_file
 
         path = Path(path)
-        module = import_plugin_dir(path) if path.is_dir() else _import_file(path)
+        module = import_plugin_dir(path) if path.is_dir() else import_plugin_file(path)
         decls = list(module.kmodemu_modules() or ())
         for decl in decls:
             machine.registry.add(decl)
@@ -209,20 +209,6 @@ def load_module(machine):
         return machine.kernel.load_module(machine.registry.get(wanted), args)
 
     return load
-
-
-def _import_file(path: Path):
-    import importlib.util
-    import sys
-
-    qual = f"kmodemu_test_plugins.{path.stem}"
-    if qual in sys.modules:
-        return sys.modules[qual]
-    spec = importlib.util.spec_from_file_location(qual, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[qual] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture

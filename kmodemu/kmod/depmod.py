@@ -16,14 +16,20 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from kmodemu.errors import KernelError, strerror
+from kmodemu.modules.elf import read_elf
 
 from . import log as L
 from .context import ToolContext
-from kmodemu.modules.elf import read_elf
 from .getopt import NO, REQUIRED, GetoptError, LongOpt, getopt_long
 from .index import IndexBuilder
 from .khash import hash_order
 from .names import MODULE_EXTENSIONS, alias_normalize, modname_from_path
+
+
+def _errno_of(e: OSError) -> int:
+    """The errno of a failed file operation (EIO for the rare OSError that carries none)."""
+    return e.errno if e.errno is not None else errno.EIO
+
 
 SHORTOPTS = "aAb:C:E:F:euqrvnP:wmVh"
 LONGOPTS = [
@@ -196,8 +202,8 @@ class Depmod:
         try:
             self._search_dir(self.host, "")
         except OSError as e:
-            self.log.error(f"could not open directory {self.dirname}: {strerror(e.errno)}\n")
-            return -e.errno
+            self.log.error(f"could not open directory {self.dirname}: {strerror(_errno_of(e))}\n")
+            return -_errno_of(e)
         return 0
 
     def _search_dir(self, host: str, rel: str) -> None:
@@ -219,7 +225,7 @@ class Depmod:
                     self._search_dir(de.path, sub_rel + "/")
                 except OSError as e:
                     self.log.error(f"openat({self.dirname}/{rel}, {name}, O_RDONLY): "
-                                   f"{strerror(e.errno)}\n")
+                                   f"{strerror(_errno_of(e))}\n")
             elif name.endswith(MODULE_EXTENSIONS):
                 self._add_file(de.path, sub_rel)
 
@@ -267,7 +273,7 @@ class Depmod:
             with open(path, "rb") as fh:
                 data = fh.read()
         except OSError as e:
-            self.log.warning(f"could not open modules.order at {self.dirname}: {strerror(e.errno)}\n")
+            self.log.warning(f"could not open modules.order at {self.dirname}: {strerror(_errno_of(e))}\n")
             return
         lines = data.split(b"\n")
         if lines and lines[-1] == b"":
@@ -297,7 +303,7 @@ class Depmod:
             with open(host, "rb") as fh:
                 text = fh.read().decode("utf-8", "surrogateescape")
         except OSError as e:
-            return -e.errno
+            return -_errno_of(e)
         for line in text.splitlines():
             if symvers:
                 parts = line.replace("\t", " ").split()
@@ -495,7 +501,7 @@ class Depmod:
             with open(os.path.join(self.host, "modules.builtin"), "rb") as fh:
                 data = fh.read()
         except OSError as e:
-            self.log.warning(f"could not open modules.builtin at {self.dirname}: {strerror(e.errno)}\n")
+            self.log.warning(f"could not open modules.builtin at {self.dirname}: {strerror(_errno_of(e))}\n")
             return b""
         b = IndexBuilder()
         for raw in data.split(b"\n"):
@@ -514,7 +520,7 @@ class Depmod:
                 data = fh.read()
         except OSError as e:
             self.log.warning(f"could not open modules.builtin.modinfo at {self.dirname}: "
-                             f"{strerror(e.errno)}\n")
+                             f"{strerror(_errno_of(e))}\n")
             return b""
         b = IndexBuilder()
         for raw in data.split(b"\0"):
@@ -583,8 +589,8 @@ class Depmod:
                 os.chmod(tmp, 0o644)
                 os.replace(tmp, final)
             except OSError as e:
-                self.log.error(f"Could not write index '{name}': {strerror(e.errno)}\n")
-                return -e.errno
+                self.log.error(f"Could not write index '{name}': {strerror(_errno_of(e))}\n")
+                return -_errno_of(e)
         return 0
 
 

@@ -15,7 +15,6 @@ import struct
 from pathlib import Path
 
 from kmodemu.modules.declaration import ModuleDecl
-
 from kmodemu.modules.elf import PLUGIN_SECTION
 
 SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB = 1, 2, 3

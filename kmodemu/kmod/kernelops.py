@@ -10,9 +10,9 @@ from __future__ import annotations
 import errno
 
 from kmodemu.errors import KernelError
+from kmodemu.modules.elf import read_module
 
 from .context import ToolContext
-from kmodemu.modules.elf import read_module
 
 
 def insert_file(tool: ToolContext, host_path: str, args: str) -> int:

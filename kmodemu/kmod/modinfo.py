@@ -12,14 +12,14 @@ import os
 import stat
 
 from kmodemu.errors import KernelError, strerror
+from kmodemu.modules.elf import read_elf
+from kmodemu.modules.signature import modinfo_fields
 
 from . import log as L
 from .context import ToolContext
-from kmodemu.modules.elf import read_elf
 from .getopt import NO, REQUIRED, GetoptError, LongOpt, getopt_long
 from .library import KModule, Library
 from .names import has_module_extension
-from kmodemu.modules.signature import modinfo_fields
 
 SHORTOPTS = "adlpn0mF:k:b:Vh"
 LONGOPTS = [
@@ -187,7 +187,7 @@ def main(argv: list[str], ctx: ToolContext) -> int:
     dir_is_host = False
     if root is not None or kversion is not None:
         dirname = f"{root or ''}/lib/modules/{kversion if kversion is not None else ctx.release()}"
-        dir_is_host = bool(root) and os.path.exists(root)
+        dir_is_host = bool(root and os.path.exists(root))
     lib = Library(ctx, dirname, dir_is_host, [], use_config=False)
     mi = Modinfo(ctx, log, field, sep)
     err = 0

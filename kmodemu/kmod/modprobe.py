@@ -20,7 +20,7 @@ from . import log as L
 from .context import ToolContext
 from .getopt import NO, REQUIRED, GetoptError, LongOpt, getopt_long
 from .kernelops import delete_module, insert_file
-from .library import KModule, Library
+from .library import INDEX_ALIAS, INDEX_SYMBOL, KModule, Library
 from . import sh
 from .shell import replay, run_command
 
@@ -160,6 +160,13 @@ class Modprobe:
         self.lib: Library | None = None
 
     # -- helpers --------------------------------------------------------------
+    @property
+    def library(self) -> Library:
+        """The module library; main() sets ``lib`` before any operation runs."""
+        if self.lib is None:
+            raise RuntimeError("modprobe: no module library")
+        return self.lib
+
     def LOG(self, text: str) -> None:
         self.log.log(self.log_priority, text)
 
@@ -231,7 +238,7 @@ class Modprobe:
         if path is None:
             self.log.lib(L.ERR, L.SRC_INSERT_NO_PATH, f"could not find module by name='{m.name}'\n")
             return -errno.ENOENT
-        err = insert_file(self.tool, self.lib.host_of(path), options or "")
+        err = insert_file(self.tool, self.library.host_of(path), options or "")
         if err < 0:
             self.log.lib(L.INFO, L.SRC_INSERT_FAILED,
                          f"Failed to insert module '{path}': {strerror(-err)}\n")
@@ -253,7 +260,7 @@ class Modprobe:
             return -errno.EEXIST if self.first_time else 0
         if (mod.alias is not None or self.use_blacklist) and mod.is_blacklisted():
             return 1
-        lib = self.lib
+        lib = self.library
         lib.reset_probe_marks()
         plist: list[KModule] = []
         self._probe_list(mod, True, self.ignore_commands, plist)
@@ -313,7 +320,7 @@ class Modprobe:
         return err
 
     def insmod(self, alias: str, extra: str | None) -> int:
-        lib = self.lib
+        lib = self.library
         if alias.startswith("/") or alias.startswith("./"):
             if not os.path.exists(self.tool.user_path(alias)):
                 self.LOG(f"Failed to get module from path {alias}: No such file or directory\n")
@@ -397,7 +404,7 @@ class Modprobe:
         return 0
 
     def rmmod(self, alias: str) -> int:
-        found = self.lib.lookup(alias)
+        found = self.library.lookup(alias)
         if found is None:
             return -errno.EINVAL
         err = 0
@@ -412,7 +419,7 @@ class Modprobe:
 
     # -- show config ----------------------------------------------------------
     def show_config(self) -> int:
-        cfg = self.lib.config
+        cfg = self.library.config
         w = self.out.write
         for name in cfg.blacklist:
             w(f"blacklist {name}\n")
@@ -427,9 +434,8 @@ class Modprobe:
         for sd in cfg.softdeps:
             w(f"softdep {sd.name} {sd.plain()}\n")
         w("\n# End of configuration files. Dumping indexes now:\n\n")
-        from .library import INDEX_ALIAS, INDEX_SYMBOL
         for name in (INDEX_ALIAS, INDEX_SYMBOL):
-            idx = self.lib.index(name)
+            idx = self.library.index(name)
             if idx is None:
                 continue
             for key, values in idx.items():

@@ -58,8 +58,9 @@ def main(argv: list[str], ctx: ToolContext) -> int:
         else:
             name = arg.split(".", 1)[0].replace("-", "_")
         mod = lib.module_from_name(name)
-        if lib.search_moddep(name) is None and lib.index("modules.builtin.bin") is not None \
-                and lib.index("modules.builtin.bin").search(name):
+        builtin_idx = lib.index("modules.builtin.bin")
+        if lib.search_moddep(name) is None and builtin_idx is not None \
+                and builtin_idx.search(name):
             mod.builtin = True
         state = mod.initstate()
         if state == "builtin":

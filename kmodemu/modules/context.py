@@ -93,7 +93,7 @@ class ModuleContext:
         self.params = ModuleParams(**{n: p.value for n, p in module.params.items()})
         self.state = ModuleState()
         self._private: dict[type, Any] = {}
-        self._cleanups: list[Callable[[], None]] = []
+        self._cleanups: list[Callable[[], object]] = []
 
     # -- THIS_MODULE ------------------------------------------------------------------
     def private(self, cls: type[T]) -> T:
@@ -107,8 +107,8 @@ class ModuleContext:
             obj = self._private[cls] = cls()
         return obj  # type: ignore[no-any-return]
 
-    def on_cleanup(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` when init fails or the module is unloaded (newest first)."""
+    def on_cleanup(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` when init fails or the module is unloaded (newest first; its result is ignored)."""
         self._cleanups.append(fn)
 
     def run_cleanups(self) -> None:

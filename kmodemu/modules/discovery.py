@@ -16,6 +16,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import sys
+import zlib
 from pathlib import Path
 from types import ModuleType
 from typing import Iterable, Iterator
@@ -62,13 +63,33 @@ def import_plugin_dir(path: Path) -> ModuleType:
     if existing is not None:
         if _same_dir(existing, path):
             return existing
-        qual = f"{PLUGIN_NAMESPACE}._dir{abs(hash(str(path))):x}_{path.name}"
+        qual = f"{PLUGIN_NAMESPACE}._dir{zlib.crc32(str(path).encode()):08x}_{path.name}"
         if qual in sys.modules:
             return sys.modules[qual]
     spec = importlib.util.spec_from_file_location(qual, path / "__init__.py",
                                                   submodule_search_locations=[str(path)])
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import plugin package {path}")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[qual] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException:
+        del sys.modules[qual]
+        raise
+    return mod
+
+
+def import_plugin_file(path: Path) -> ModuleType:
+    """Import a single-file plugin (a test's ``load_plugin("x.py")``) as ``kmodemu_test_plugins.<stem>``."""
+    path = Path(path).resolve()
+    qual = f"kmodemu_test_plugins.{path.stem}"
+    existing = sys.modules.get(qual)
+    if existing is not None:
+        return existing
+    spec = importlib.util.spec_from_file_location(qual, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import plugin file {path}")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[qual] = mod
     try:

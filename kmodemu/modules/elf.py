@@ -252,8 +252,8 @@ def make_param_spec(name: str, ptype: str | None, desc: str) -> Any:
 def decl_from_info(info: ElfInfo) -> ModuleDecl:
     """A ModuleDecl for what the file declares; loading runs no code."""
     mi = info.modinfo
-    first = {}
-    aliases = []
+    first: dict[str, str] = {}
+    aliases: list[str] = []
     for k, v in mi:
         first.setdefault(k, v)
         if k == "alias":

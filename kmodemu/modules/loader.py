@@ -264,9 +264,11 @@ class ModuleLoader:
             k.printk(f"{mod.name}: unknown parameter '{pname}' ignored", KERN_WARNING)
             return 0
 
+        def taint_user() -> None:  # add_taint(TAINT_USER): an unsafe parameter was set
+            k.taint.add("U")
+
         err, rest = parse_args(mod.name, args, mod.params, unknown=unknown,
-                               printk=lambda m: k.printk(m, KERN_ERR),
-                               taint=lambda: k.taint.add("U"))
+                               printk=lambda m: k.printk(m, KERN_ERR), taint=taint_user)
         if rest:
             k.printk(f"{mod.name}: parameters '{rest}' after `--' ignored", KERN_WARNING)
         if err:
@@ -355,7 +357,8 @@ class ModuleLoader:
         try:
             if op[0] == "load":
                 ref, args = op[1], op[2]
-                decl = self.kernel.registry.get(ref["plugin"]) if "plugin" in ref else None
+                registry = self.kernel.registry
+                decl = registry.get(ref["plugin"]) if "plugin" in ref and registry is not None else None
                 if decl is None:
                     decl = read_module(ref.get("path") or "")
                 self.load(decl, args)

@@ -10,59 +10,11 @@ in front of each zpage, hence two objects.
 
 from __future__ import annotations
 
-from typing import Iterator
-
-#: zcache/ files, size_t, in debug.c order (3.10, with zero_filled_pages), plus
-#: ``same_filled_pages`` (beyond Linux, right after zero_filled_pages): pages of
-#: one repeated non-zero 8-byte word, stored as metadata only (docs/zcache.md)
-ZCACHE_NAMES: tuple[str, ...] = (
-    "obj_count", "obj_count_max",
-    "objnode_count", "objnode_count_max",
-    "flush_total", "flush_found",
-    "flobj_total", "flobj_found",
-    "failed_eph_puts", "failed_pers_puts",
-    "failed_getfreepages", "failed_alloc",
-    "put_to_flush",
-    "compress_poor", "mean_compress_poor",
-    "eph_ate_tail", "eph_ate_tail_failed",
-    "pers_ate_eph", "pers_ate_eph_failed",
-    "evicted_eph_zpages", "evicted_eph_pageframes",
-    "eph_pageframes", "eph_pageframes_max",
-    "pers_pageframes", "pers_pageframes_max",
-    "eph_zpages", "eph_zpages_max",
-    "pers_zpages", "pers_zpages_max",
-    "last_active_file_pageframes",
-    "last_inactive_file_pageframes",
-    "last_active_anon_pageframes",
-    "last_inactive_anon_pageframes",
-    "eph_nonactive_puts_ignored",
-    "pers_nonactive_puts_ignored",
-    "zero_filled_pages",
-    "same_filled_pages",
-    # u64 files, created after the size_t array
-    "eph_zbytes", "eph_zbytes_max",
-    "pers_zbytes", "pers_zbytes_max",
-)
-
-#: kept by the kernel but never published
-ZCACHE_PRIVATE: tuple[str, ...] = ("zero_filled_pages_max",)
-
-#: zbud/ files in zbud_debugfs_init order
-ZBUD_NAMES: tuple[str, ...] = (
-    "eph_zbytes", "eph_cumul_zbytes",
-    "pers_zbytes", "pers_cumul_zbytes",
-    "eph_cumul_zpages", "eph_evicted_pageframes",
-    "eph_zpages", "eph_pageframes",
-    "eph_buddied_count", "eph_unbuddied_count",
-    "pers_cumul_zpages", "pers_evicted_pageframes",
-    "pers_zpages", "pers_pageframes",
-    "pers_buddied_count", "pers_unbuddied_count",
-    "pers_zombie_count",
-)
+from typing import Any, Iterator
 
 
 class _Counters:
-    __slots__ = ()
+    __slots__: tuple[str, ...] = ()
     NAMES: tuple[str, ...] = ()
 
     def __init__(self) -> None:
@@ -87,15 +39,72 @@ class _Counters:
 
 
 class ZcacheCounters(_Counters):
-    """debugfs ``zcache/``: tmem objects, flushes, put failures, occupancy."""
+    """debugfs ``zcache/``: tmem objects, flushes, put failures, occupancy.
 
-    __slots__ = ZCACHE_NAMES + ZCACHE_PRIVATE
-    NAMES = ZCACHE_NAMES
+    The fields are the files, size_t ones in 3.10 debug.c order (with
+    zero_filled_pages), then ``same_filled_pages`` (beyond Linux, right after
+    zero_filled_pages: pages of one repeated non-zero 8-byte word, stored as
+    metadata only, docs/zcache.md), then the u64 files; last the values the
+    kernel keeps but never publishes.
+    """
+
+    obj_count: int
+    obj_count_max: int
+    objnode_count: int
+    objnode_count_max: int
+    flush_total: int
+    flush_found: int
+    flobj_total: int
+    flobj_found: int
+    failed_eph_puts: int
+    failed_pers_puts: int
+    failed_getfreepages: int
+    failed_alloc: int
+    put_to_flush: int
+    compress_poor: int
+    mean_compress_poor: int
+    eph_ate_tail: int
+    eph_ate_tail_failed: int
+    pers_ate_eph: int
+    pers_ate_eph_failed: int
+    evicted_eph_zpages: int
+    evicted_eph_pageframes: int
+    eph_pageframes: int
+    eph_pageframes_max: int
+    pers_pageframes: int
+    pers_pageframes_max: int
+    eph_zpages: int
+    eph_zpages_max: int
+    pers_zpages: int
+    pers_zpages_max: int
+    last_active_file_pageframes: int
+    last_inactive_file_pageframes: int
+    last_active_anon_pageframes: int
+    last_inactive_anon_pageframes: int
+    eph_nonactive_puts_ignored: int
+    pers_nonactive_puts_ignored: int
+    zero_filled_pages: int
+    same_filled_pages: int
+    eph_zbytes: int
+    eph_zbytes_max: int
+    pers_zbytes: int
+    pers_zbytes_max: int
+    # kept by the kernel but never published
+    zero_filled_pages_max: int
+
+    __slots__ = tuple(__annotations__)
+    NAMES = __slots__[:-1]
 
 
-#: zbud/ values that are levels of the allocator, read from it when asked
-ZBUD_GAUGES: tuple[str, ...] = tuple(
-    n for n in ZBUD_NAMES if "cumul" not in n and "evicted" not in n and "zombie" not in n)
+#: zcache/ files in creation order
+ZCACHE_NAMES: tuple[str, ...] = ZcacheCounters.NAMES
+#: kept by the kernel but never published
+ZCACHE_PRIVATE: tuple[str, ...] = ZcacheCounters.__slots__[len(ZCACHE_NAMES):]
+
+
+def _is_gauge(name: str) -> bool:
+    """zbud/ values that are levels of the allocator, read from it when asked."""
+    return "cumul" not in name and "evicted" not in name and "zombie" not in name
 
 
 class _NoGauges:
@@ -113,20 +122,40 @@ def _gauge(name: str) -> property:
 class ZbudCounters(_Counters):
     """debugfs ``zbud/``: the allocator's own view (sizes include the tmem handle).
 
-    Cumulative counters are plain ints.  The levels (zpages, zbytes,
-    pageframes, buddied/unbuddied counts) are read from the bound allocator
-    when asked, so the hot path does not keep a second copy of them.
+    The fields are the files in zbud_debugfs_init order. Cumulative counters
+    are plain ints. The levels (zpages, zbytes, pageframes, buddied/unbuddied
+    counts) are read from the bound allocator when asked, so the hot path
+    does not keep a second copy of them.
     """
 
-    __slots__ = tuple(n for n in ZBUD_NAMES if n not in ZBUD_GAUGES) + ("_source",)
-    NAMES = ZBUD_NAMES
+    eph_zbytes: int
+    eph_cumul_zbytes: int
+    pers_zbytes: int
+    pers_cumul_zbytes: int
+    eph_cumul_zpages: int
+    eph_evicted_pageframes: int
+    eph_zpages: int
+    eph_pageframes: int
+    eph_buddied_count: int
+    eph_unbuddied_count: int
+    pers_cumul_zpages: int
+    pers_evicted_pageframes: int
+    pers_zpages: int
+    pers_pageframes: int
+    pers_buddied_count: int
+    pers_unbuddied_count: int
+    pers_zombie_count: int
+    _source: Any
+
+    __slots__ = tuple(n for n in __annotations__ if n == "_source" or not _is_gauge(n))
+    NAMES = tuple(n for n in __annotations__ if n != "_source")
 
     def __init__(self) -> None:
         for name in self.__slots__:
             setattr(self, name, 0)
         self._source = _NoGauges()
 
-    def bind(self, source) -> None:
+    def bind(self, source: Any) -> None:
         """Read the gauges from ``source`` (an allocator) from now on."""
         self._source = source
 
@@ -135,6 +164,11 @@ class ZbudCounters(_Counters):
         super().reset()
         self._source = source
 
+
+#: zbud/ files in zbud_debugfs_init order
+ZBUD_NAMES: tuple[str, ...] = ZbudCounters.NAMES
+#: the zbud/ files that are the allocator's levels
+ZBUD_GAUGES: tuple[str, ...] = tuple(n for n in ZBUD_NAMES if _is_gauge(n))
 
 for _name in ZBUD_GAUGES:
     setattr(ZbudCounters, _name, _gauge(_name))

@@ -89,10 +89,13 @@ class ZcachePamops:
 
     __slots__ = ("_read", "_free", "_decompress")
 
-    def __init__(self, zpool: ZbudPool | ZsmallocPool, decompress: Callable[[bytes], bytes]):
+    def __init__(self, decompress: Callable[[bytes], bytes]):
+        self._decompress = decompress
+
+    def bind(self, zpool: ZbudPool | ZsmallocPool) -> None:
+        """The allocator, made after tmem (its eviction flushes tmem handles)."""
         self._read = zpool.read
         self._free = zpool.free
-        self._decompress = decompress
 
     def get_data(self, pampd: int, pool: Pool) -> bytes | None:
         if pampd < 0:
@@ -146,9 +149,10 @@ class Zcache:
         self.counters = counters if counters is not None else Counters()
         zc = self.zc = self.counters.zcache
         # tmem and the allocator point at each other: eviction flushes tmem
-        self.tmem = Tmem(None, zc)
+        self.pamops = ZcachePamops(compressor.decompress)
+        self.tmem = Tmem(self.pamops, zc)
         self.zpool = pool_class(frames, zc, self.counters.zbud, self.tmem.flush_handle)
-        self.pamops = self.tmem.pamops = ZcachePamops(self.zpool, compressor.decompress)
+        self.pamops.bind(self.zpool)
         self._compress = compressor.compress
         self._create = self.zpool.create
         self._tmem_put = self.tmem.put

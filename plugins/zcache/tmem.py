@@ -193,7 +193,7 @@ class Tmem:
         self.pamops = pamops
         self.zc = zc
         self.clients: dict[int, Client] = {}
-        self.local = self._client(LOCAL_CLIENT)
+        self.local = self.clients[LOCAL_CLIENT] = Client(LOCAL_CLIENT)
         self.local.allocated = True
 
     # ---------------------------------------------------- clients and pools
@@ -277,11 +277,11 @@ class Tmem:
                     obj[index] = pampd
                     self.pamops.free(old, pool)
                 return 0
-            old = obj.get(index)
-            if old is not None:
+            prev = obj.get(index)
+            if prev is not None:
                 # dup put: the tree keeps its shape, the old data goes first
                 obj[index] = pampd
-                self.pamops.free(old, pool)
+                self.pamops.free(prev, pool)
                 return 0
         levels = pool.trees.get(oid)
         if levels is not None:
@@ -358,10 +358,7 @@ class Tmem:
             if pampd is None:
                 return None
             return self.pamops.get_data_and_free(pampd, pool)
-        obj = pool.objs.get(oid)
-        if obj is None:
-            return None
-        pampd = obj.get(index)
+        pampd = self.peek(pool, oid, index)
         if pampd is None:
             return None
         return self.pamops.get_data(pampd, pool)

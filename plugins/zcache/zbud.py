@@ -77,11 +77,11 @@ class ZbudPool(ZpoolLevels):
     max_size = MAX_BUDDY_SIZE
 
     __slots__ = (
-        "frames", "zc", "zb", "flush",
+        "frames", "flush",
         "_size0", "_size1", "_flags", "_pfn",
         "_lprev", "_lnext", "_bprev", "_bnext",
         "_emask", "_pmask",
-        "_arena", "_free_ids", "_next_id", "_cap", "_eph_zp", "_pers_zp",
+        "_arena", "_free_ids", "_next_id", "_cap",
     )
 
     def __init__(self, frames: FrameAllocator, zc, zb, flush: FlushFn):
@@ -199,9 +199,10 @@ class ZbudPool(ZpoolLevels):
                 self._size0[f] = size
         else:
             # zbud_create_prep in a fresh (or freshly evicted) frame
-            f = self._get_frame(eph)
-            if f is None:
+            fresh = self._get_frame(eph)
+            if fresh is None:
                 return None
+            f = fresh
             budnum = 0
             self._size0[f] = size
             self._flags[f] = _F_USED | _F_EPH if eph else _F_USED
@@ -296,7 +297,7 @@ class ZbudPool(ZpoolLevels):
             return  # being evicted: its accounting is already done
         if not flags & _F_USED:
             raise RuntimeError(f"zbud: free of unused pampd {pampd:#x}")
-        eph = flags & _F_EPH
+        in_eph = flags & _F_EPH  # the frame says which; the caller's flag is for filled pampds
         if pampd & 1:
             size = self._size1[f]
             other = self._size0[f]
@@ -308,7 +309,7 @@ class ZbudPool(ZpoolLevels):
         if not size:
             raise RuntimeError(f"zbud: double free of pampd {pampd:#x}")
         clen = size - TMEM_HANDLE_SIZE
-        if eph:
+        if in_eph:
             self._eph_zp -= 1
             zc.eph_zpages -= 1
             zc.eph_zbytes -= clen
@@ -326,7 +327,7 @@ class ZbudPool(ZpoolLevels):
             bprev[n] = p
             if n == p:  # the list is empty now (only the sentinel is left)
                 i = (size + CHUNK_SIZE - 1) >> CHUNK_SHIFT
-                if eph:
+                if in_eph:
                     self._emask &= ~(1 << i)
                 else:
                     self._pmask &= ~(1 << i)
@@ -340,7 +341,7 @@ class ZbudPool(ZpoolLevels):
             lnext[f] = f
             bprev[f] = f
             bnext[f] = f
-            if eph:
+            if in_eph:
                 zc.eph_pageframes -= 1
             else:
                 zc.pers_pageframes -= 1
@@ -348,13 +349,13 @@ class ZbudPool(ZpoolLevels):
         else:
             # was buddied: the remaining buddy goes to its unbuddied list
             i = (other + CHUNK_SIZE - 1) >> CHUNK_SHIFT
-            sent = i if eph else _PERS_BUD + i
+            sent = i if in_eph else _PERS_BUD + i
             t = bprev[sent]
             bnext[t] = f
             bprev[f] = t
             bnext[f] = sent
             bprev[sent] = f
-            if eph:
+            if in_eph:
                 self._emask |= 1 << i
             else:
                 self._pmask |= 1 << i

@@ -12,6 +12,8 @@ from __future__ import annotations
 import struct
 from typing import Callable, Protocol
 
+from .debug import ZbudCounters, ZcacheCounters
+
 PAGE_SIZE = 4096
 
 #: pampd of an all-zero page: no space used (3.10 "zero-filled pages awareness").
@@ -143,7 +145,12 @@ class ZpoolLevels:
     are zcache's, not the allocator's).
     """
 
-    __slots__ = ()
+    # the levels' sources, set by each allocator's __init__
+    __slots__ = ("zc", "zb", "_eph_zp", "_pers_zp")
+    zc: ZcacheCounters
+    zb: ZbudCounters
+    _eph_zp: int
+    _pers_zp: int
 
     def _count_in(self, eph: bool, size: int, clen: int) -> None:
         """Account one zpage placed in a frame: ``size`` with its handle, ``clen`` compressed."""

@@ -90,10 +90,10 @@ class ZsmallocPool(ZpoolLevels):
     max_size = MAX_ZSIZE
 
     __slots__ = (
-        "frames", "zc", "zb", "flush",
+        "frames", "flush",
         "_free", "_tail", "_inuse", "_flags", "_pfn", "_soff", "_ssize",
         "_ebuckets", "_pbuckets", "_emask", "_pmask", "_elru", "_plru",
-        "_arena", "_free_ids", "_next_id", "_eph_zp", "_pers_zp",
+        "_arena", "_free_ids", "_next_id",
     )
 
     def __init__(self, frames: FrameAllocator, zc, zb, flush: FlushFn):
@@ -224,6 +224,7 @@ class ZsmallocPool(ZpoolLevels):
             # best fit: a zspage of the smallest bucket that fits
             b = need + (m & -m).bit_length() - 1
             bucket = buckets[b]
+            assert bucket is not None  # its mask bit is set: the bucket has a zspage
             z = bucket.pop()
             if not bucket:
                 mask &= ~(1 << b)
@@ -235,9 +236,10 @@ class ZsmallocPool(ZpoolLevels):
             del lru[z]   # to the MRU end
             lru[z] = None
         else:
-            z = self._new_zspage(eph)
-            if z is None:
+            fresh = self._new_zspage(eph)
+            if fresh is None:
                 return None
+            z = fresh
             mask = self._emask if eph else self._pmask  # eviction may have changed it
             tail = 0
             free = ZSPAGE_SIZE - size
@@ -340,6 +342,7 @@ class ZsmallocPool(ZpoolLevels):
         if inuse + 1 < MAX_OBJS and old >= GRANULE:  # off its bucket
             b = old >> GRANULE_SHIFT
             bucket = buckets[b]
+            assert bucket is not None  # z is listed in it
             bucket.remove(z)
             if not bucket:
                 mask &= ~(1 << b)
@@ -384,6 +387,7 @@ class ZsmallocPool(ZpoolLevels):
         if self._inuse[z] < MAX_OBJS and free >= GRANULE:
             b = free >> GRANULE_SHIFT
             bucket = self._ebuckets[b]
+            assert bucket is not None  # z is listed in it
             bucket.remove(z)
             if not bucket:
                 self._emask &= ~(1 << b)
@@ -498,7 +502,8 @@ class ZsmallocPool(ZpoolLevels):
                 zbytes += used
                 b = self._free[z] >> GRANULE_SHIFT
                 listed = len(objs) < MAX_OBJS and self._free[z] >= GRANULE
-                assert listed == (buckets[b] is not None and z in buckets[b]), z
+                held = buckets[b]
+                assert listed == (held is not None and z in held), z
                 roomy += listed
             for b, bucket in enumerate(buckets):
                 assert bool(bucket) == bool(mask >> b & 1), (eph, b)
