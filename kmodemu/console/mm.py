@@ -16,7 +16,7 @@ import click
 
 from kmodemu.console.context import machine_of, read_host
 from kmodemu.errors import KernelError
-from kmodemu.kernel.profiles import memparse
+from kmodemu.kernel.cmdline import memparse
 from kmodemu.mm.corpus import Content, parse_content
 from kmodemu.mm.filesystem import format_uuid
 from kmodemu.mm.mkfs import COMMANDS as MKFS_COMMANDS

@@ -1,23 +1,18 @@
-"""The kernel command line: the ``next_arg`` tokenizer and the boot-time flow.
+"""init/main.c: what start_kernel does with the boot command line.
 
-``next_arg`` reproduces lib/cmdline.c (also used for module argument
-strings); ``parse_boot_cmdline`` reproduces what init/main.c does with the
-line during start_kernel: the early pass, the "Booting kernel" pass with
-``unknown_bootoption``, the unknown-options notice and the init args after
-``--``. See docs/params-and-cmdline.md for the mapping and the differences.
+``parse_boot_cmdline`` runs the early pass, the "Booting kernel" pass with
+``unknown_bootoption`` and ``obsolete_checksetup``, the unknown-options
+notice and the init args after ``--``. The words come from lib/cmdline.c
+(``kmodemu.kernel.cmdline``) through kernel/params.c's ``parse_args``.
+See docs/params-and-cmdline.md for the mapping and the differences.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
-if TYPE_CHECKING:  # pragma: no cover
-    from kmodemu.kernel.params import Param
-
-# The kernel's isspace(): the six ASCII blanks plus 0xa0, which lib/ctype.c
-# classifies as a space (Latin-1 no-break space).
-SPACES = frozenset(" \t\n\v\f\r\xa0")
+from kmodemu.kernel.params import Param, parameq, parameqn, parse_args
 
 # CONFIG_INIT_ENV_ARG_LIMIT (default 32).
 MAX_INIT_ARGS = 32
@@ -25,89 +20,6 @@ MAX_INIT_ENVS = 32
 
 # init/main.c drops words naming the boot loader (strstarts on "name=value").
 BOOTLOADER_PREFIXES = ("BOOT_IMAGE=", "kexec")
-
-
-def skip_spaces(s: str, pos: int = 0) -> int:
-    """Index of the first non-space at or after ``pos``."""
-    n = len(s)
-    while pos < n and s[pos] in SPACES:
-        pos += 1
-    return pos
-
-
-def next_arg(s: str, pos: int = 0) -> tuple[str, str | None, int]:
-    """Split one word off ``s`` starting at ``pos`` (leading blanks already skipped).
-
-    Returns ``(name, value, next_pos)``: value is None when the word has no
-    ``=`` past its first character (absent differs from empty), and next_pos
-    points past the blanks that follow the word.
-    """
-    quoted = in_quote = False
-    if pos < len(s) and s[pos] == '"':
-        pos += 1
-        quoted = in_quote = True
-    start = pos
-    end = pos
-    equals = 0  # offset of the first '='; 0 doubles as "none"
-    n = len(s)
-    while end < n:
-        c = s[end]
-        if c in SPACES and not in_quote:
-            break
-        if equals == 0 and c == "=":
-            equals = end - start
-        if c == '"':
-            in_quote = not in_quote
-        end += 1
-    word = s[start:end]
-    # The C code cuts the word's last character when it is a quote closing
-    # a quoted value or a quoted word; a cut value never ends before it starts.
-    if equals:
-        name = word[:equals]
-        value_start = equals + 1
-        value_quoted = word[value_start:value_start + 1] == '"'
-        if value_quoted:
-            value_start += 1
-        value_end = len(word)
-        if (value_quoted or quoted) and word.endswith('"'):
-            value_end -= 1
-        value: str | None = word[value_start:max(value_start, value_end)]
-    else:
-        name = word[:-1] if quoted and word.endswith('"') else word
-        value = None
-    nxt = end + 1 if end < n else end
-    return name, value, skip_spaces(s, nxt)
-
-
-def dash2underscore(c: str) -> str:
-    return "_" if c == "-" else c
-
-
-def parameqn(a: str, b: str, n: int) -> bool:
-    """Compare the first ``n`` characters with ``-`` equal to ``_``.
-
-    Like the C version the strings' terminating NUL takes part, so
-    ``parameqn("ab", "abc", 3)`` is false.
-    """
-    a0 = (a + "\0")[:n].ljust(n, "\0")
-    b0 = (b + "\0")[:n].ljust(n, "\0")
-    return all(dash2underscore(x) == dash2underscore(y) for x, y in zip(a0, b0))
-
-
-def parameq(a: str, b: str) -> bool:
-    """Whole-name equality with ``-`` and ``_`` interchangeable (dots are not)."""
-    return len(a) == len(b) and parameqn(a, b, len(a) + 1)
-
-
-def tokenize(s: str) -> list[tuple[str, str | None]]:
-    """Every (name, value) of ``s`` in order, ignoring ``--`` (a testing aid)."""
-    out = []
-    pos = skip_spaces(s)
-    while pos < len(s):
-        name, value, pos = next_arg(s, pos)
-        out.append((name, value))
-    return out
-
 
 EarlyHandler = Callable[[str | None], int]
 SetupHandler = Callable[[str], int]
@@ -184,7 +96,7 @@ def parse_boot_cmdline(
     *,
     early: Mapping[str, EarlyHandler],
     setup: Sequence[tuple[str, SetupHandler | None]],
-    params: Callable[[str], "Param | None"],
+    params: Callable[[str], Param | None],
     taint: Callable[[], None] | None = None,
 ) -> BootArgs:
     """Run start_kernel's command-line phases over ``cmdline``.
@@ -196,8 +108,6 @@ def parse_boot_cmdline(
     parameters by their ``modname.param`` name. ``init=``/``rdinit=`` are
     handled here, ahead of ``setup`` (init/main.c links first).
     """
-    from kmodemu.kernel.params import parse_args  # params imports this module
-
     out = BootArgs()
     log = out.messages.append
     vec = _InitVectors()

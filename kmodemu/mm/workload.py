@@ -244,7 +244,7 @@ def _target_mm(target: Any) -> "MemoryManager":
 
 def _parsed(options: dict[str, Any]) -> dict[str, Any]:
     """Spec fields from keyword options: sizes may be "4M"-style strings, durations "2s"."""
-    from kmodemu.kernel.profiles import memparse
+    from kmodemu.kernel.cmdline import memparse
 
     out = dict(options)
     for name in ("file_size", "anon", "working_set"):

@@ -75,7 +75,7 @@ def test_mem_option_out_of_range_is_malformed(value):
 
 
 def test_memparse_wraps_like_simple_strtoull():
-    from kmodemu.kernel.profiles import memparse
+    from kmodemu.kernel.cmdline import memparse
     assert memparse("99999999999999999999") == 99999999999999999999 % (1 << 64)
     assert memparse("16E") == 0
 
