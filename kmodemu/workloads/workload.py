@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from kmodemu.errors import KernelError
 from kmodemu.mm.corpus import Content
 from kmodemu.mm.page import PAGE_SIZE
-from kmodemu.mm.workload_report import COUNTERS, FS_COUNTERS, FsReport, WorkloadReport
+from kmodemu.workloads.workload_report import COUNTERS, FS_COUNTERS, FsReport, WorkloadReport
 
 if TYPE_CHECKING:  # pragma: no cover
     from kmodemu.mm.filesystem import Inode, Superblock
