@@ -155,7 +155,7 @@ def test_alloc_refuses_a_name_ps_and_kill_cannot_show(name):
 def test_a_duration_cut_short_by_the_round_limit_says_so(monkeypatch):
     from kmodemu.console import mm as commands
     monkeypatch.setattr(commands, "MAX_ROUNDS", 5)
-    import kmodemu.mm.workload as wl
+    import kmodemu.workloads.workload as wl
     monkeypatch.setattr(wl, "MAX_ROUNDS", 5)
     with Machine(MachineDef()) as m:
         m.capture(["mount", "-t", "ext4", "/dev/sda1", "/mnt"])
