@@ -44,8 +44,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("machine", ("kmodemu.machine",)),
     ("scenario", ("kmodemu.scenario",)),
     ("report", ("kmodemu.report",)),
-    ("demo", ("kmodemu.demo",)),
-    ("cli", ("kmodemu.cli", "kmodemu.shell", "kmodemu.pytest_plugin", "kmodemu.__main__")),
+    ("demo", ("kmodemu.demo", "kmodemu.demo_nodes")),
+    ("cli", ("kmodemu.cli", "kmodemu.completion", "kmodemu.shell", "kmodemu.pytest_plugin",
+             "kmodemu.__main__")),
 ]
 
 # Upward edges allowed for now, each with why. Nothing else is excepted, and an
@@ -133,7 +134,7 @@ def layer_of(module: str) -> int:
     best, best_len = -1, -1
     for i, (_, prefixes) in enumerate(LAYERS):
         for p in prefixes:
-            prefix = module.startswith(p + ".") and p not in ROOTS
+            prefix = module.startswith(p + ".") and p != "kmodemu"
             if (module == p or prefix) and len(p) > best_len:
                 best, best_len = i, len(p)
     return best
