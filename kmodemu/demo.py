@@ -27,60 +27,26 @@ import re
 import shlex
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import click
 
-PAGE = 4096
+from kmodemu.demo_nodes import Cluster, free_port
+from kmodemu.kernel.cmdline import memparse
+from kmodemu.machine import Machine, MachineDef
+from kmodemu.report.html import render_report
+from kmodemu.report.runs import (FOREIGN_FIELDS, NA_CELL, NOT_AVAILABLE, Config, Run, Sample,
+                                 Workload, table_rows)
+from kmodemu.scenario.session import Session
+
 CONTENT_KINDS = ("text", "binary", "mixed", "text", "zero", "random")
 ZCACHE_FIELDS = ("eph_pageframes", "pers_pageframes", "eph_zpages", "pers_zpages",
                  "eph_zbytes", "pers_zbytes", "zero_filled_pages", "same_filled_pages")
 
-
-@dataclass(frozen=True)
-class Workload:
-    """What every run does: the same files, process and read pattern."""
-
-    mem: str = "48M"
-    files: int = 16
-    file_size: str = "3M"
-    anon: str = "24M"
-    rounds: int = 12
-    reads_per_round: int = 8
-    seed: int = 1
-
-    def describe(self) -> str:
-        return (f"{self.mem} RAM, {self.files} files of {self.file_size}, a {self.anon} process, "
-                f"{self.rounds} rounds of {self.reads_per_round} file reads and a pass over the "
-                f"process's memory")
-
-
 FULL = Workload()
 QUICK = Workload(mem="16M", files=8, file_size="2M", anon="8M", rounds=4, reads_per_round=6)
-
-
-@dataclass(frozen=True)
-class Config:
-    key: str
-    title: str
-    profile: str
-    cmdline: str = ""
-    builtin: tuple[str, ...] = ()
-    modprobe: bool = False
-    color: str = ""
-    dashed: bool = False   # drawn over a solid line it may coincide with
-    #: "local" (one in-process machine), "ramster" (a node and its RAM server) or "xen"
-    #: (a guest; the xen configs are guests of one host and run together)
-    kind: str = "local"
-    #: what the run is on, under its title in the table (the profile, unless said)
-    platform: str = ""
-
-    @property
-    def where(self) -> str:
-        return self.platform or self.profile
-
 
 CONFIGS = (
     Config("none", "no backend", "3.10", color="#888888"),
@@ -95,89 +61,6 @@ CONFIGS = (
     Config("xen-module", "Xen tmem module", "3.10", modprobe=True, color="#8c564b", dashed=True,
            kind="xen", platform="3.10 domU"),
 )
-#: shown in every cell of a run whose backend this build does not have
-NOT_AVAILABLE = "not available in this build"
-
-
-@dataclass
-class Sample:
-    """Cumulative counters after a round."""
-
-    round: int
-    cleancache_hits: int = 0
-    disk_reads: int = 0
-    frontswap_loads: int = 0
-    swap_disk_reads: int = 0
-    frontswap_stores: int = 0
-    swap_writes: int = 0
-    zcache: dict[str, int] = field(default_factory=dict)
-    #: RAMster's counters (debugfs ramster/ of the node, foreign_* of the RAM server)
-    remote: dict[str, int] = field(default_factory=dict)
-    #: pages read or touched whose bytes were not what was written (``CORRUPT``)
-    corrupt: int = 0
-
-
-@dataclass
-class Run:
-    config: Config
-    commands: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    samples: list[Sample] = field(default_factory=list)
-    zcache_present: bool = False
-    zcache_fields: tuple[str, ...] = ()
-    #: why this build cannot make this run (its backend is missing); None when it ran
-    unavailable: str | None = None
-    #: sha256 of every file at the end (``sha256sum``), to compare with the other runs
-    digests: dict[str, str] = field(default_factory=dict)
-    #: commands run on other machines of the run (the RAM server, the Xen host), by machine
-    others: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def available(self) -> bool:
-        return self.unavailable is None and bool(self.samples)
-
-    @property
-    def final(self) -> Sample:
-        return self.samples[-1] if self.samples else Sample(0)
-
-    # -- figures ---------------------------------------------------------------
-    def zpages(self, s: Sample | None = None) -> int:
-        """Compressed pages stored in frames (zero- and same-filled pages take no space)."""
-        s = s or self.final
-        return (s.zcache.get("eph_zpages", 0) + s.zcache.get("pers_zpages", 0)
-                - s.zcache.get("zero_filled_pages", 0) - s.zcache.get("same_filled_pages", 0))
-
-    def zframes(self, s: Sample | None = None) -> int:
-        s = s or self.final
-        return s.zcache.get("eph_pageframes", 0) + s.zcache.get("pers_pageframes", 0)
-
-    def zbytes(self, s: Sample | None = None) -> int:
-        s = s or self.final
-        return s.zcache.get("eph_zbytes", 0) + s.zcache.get("pers_zbytes", 0)
-
-    def compression_ratio(self) -> float | None:
-        return self.zpages() * PAGE / self.zbytes() if self.zbytes() else None
-
-    def density(self, s: Sample | None = None) -> float | None:
-        """Compressed pages per page frame (zbud holds at most two)."""
-        frames = self.zframes(s)
-        return self.zpages(s) / frames if frames else None
-
-    def ram_used(self) -> int:
-        return self.zframes() * PAGE
-
-    def peak_ram_used(self) -> int:
-        return max(self.zframes(s) for s in self.samples) * PAGE
-
-    def rates(self, hits: str, misses: str) -> list[float | None]:
-        """Per-round hit rate: hits / (hits + misses) among the round's deltas."""
-        out, prev = [], Sample(0)
-        for s in self.samples:
-            h = getattr(s, hits) - getattr(prev, hits)
-            m = getattr(s, misses) - getattr(prev, misses)
-            out.append(h / (h + m) if h + m else None)
-            prev = s
-        return out
 
 
 # -- one run --------------------------------------------------------------------
@@ -187,7 +70,6 @@ _TOUCH = re.compile(r": \d+ pages, \d+ resident, (\d+) from frontswap, (\d+) fro
                     r"(?:, (\d+) CORRUPT)?")
 RAMSTER_FIELDS = ("eph_pages_remoted", "pers_pages_remoted", "remote_eph_pages_succ_get",
                   "remote_pers_pages_succ_get")
-FOREIGN_FIELDS = ("foreign_eph_pages", "foreign_pers_pages")
 
 
 class Shell(Protocol):
@@ -291,9 +173,6 @@ class Driver:
 
 def run_config(config: Config, work: Workload) -> Run:
     """Boot an in-process machine for ``config``, run the workload, sample counters every round."""
-    from kmodemu.machine import Machine, MachineDef
-    from kmodemu.scenario.session import Session
-
     run = Run(config)
     machine = Machine(MachineDef(profile=config.profile, cmdline=config.cmdline,
                                  builtin=list(config.builtin), mem=work.mem, seed=work.seed))
@@ -312,8 +191,6 @@ def run_config(config: Config, work: Workload) -> Run:
 def run_ramster(config: Config, work: Workload) -> Run:
     """The RAM-poor node (``work.mem``) runs zcache with RAMster; its pages go to a RAM
     server over loopback TCP (docs/ramster.md's admin procedure, console commands only)."""
-    from kmodemu.demo_nodes import Cluster, free_port
-
     run = Run(config)
     with Cluster() as cluster:
         node, why = cluster.boot("node", "--mem", work.mem, "--seed", str(work.seed))
@@ -385,9 +262,6 @@ def run_xen(configs: tuple[Config, ...], work: Workload) -> list[Run]:
     """Guests of one Xen host sharing its tmem: one booted with ``tmem`` on its command line,
     one that loads the ``tmem`` module after its mounts (docs/xen.md; console commands only:
     ``kmodemu boot --xen``, ``xl create``, ``--machine HOST/GUEST``)."""
-    from kmodemu.demo_nodes import Cluster
-    from kmodemu.kernel.profiles import memparse
-
     runs = [Run(c) for c in configs]
     with Cluster() as cluster:
         host, why = cluster.boot("host", "--xen", "--xen-cmdline", "tmem", "--mem", XEN_HOST_MEM,
@@ -465,71 +339,6 @@ def run_all(work: Workload, jobs: int, keys: tuple[str, ...] | None = None) -> l
 
 # -- the table ------------------------------------------------------------------
 
-def _mib(n: int) -> str:
-    return f"{n / (1 << 20):.1f} MiB"
-
-
-#: the cell of a run that did not happen: its backend is missing, or it failed before sampling
-NA_CELL, FAILED_CELL = "n/a", "failed"
-
-
-def table_rows(runs: list[Run]) -> list[tuple[str, list[str]]]:
-    """The side-by-side figures, as text cells (shared by the terminal and the HTML).
-
-    A run without samples has ``n/a`` (not available in this build) or ``failed`` cells.
-    """
-    base = runs[0]
-
-    def avoided(attr: str, run: Run) -> str:
-        if run is base:
-            return "-"
-        saved = getattr(base.final, attr) - getattr(run.final, attr)
-        pct = f" ({100 * saved / getattr(base.final, attr):.0f}%)" if getattr(base.final, attr) else ""
-        return f"{saved}{pct}"
-
-    def zc(run: Run, fn) -> str:
-        return fn(run) if run.zcache_present and run.zframes() else "-"
-
-    def remote(run: Run, *fields: str) -> str:
-        return str(sum(run.final.remote.get(f, 0) for f in fields)) if run.final.remote else "-"
-
-    def intact(run: Run) -> str:
-        same = sum(1 for p, d in run.digests.items() if base.digests.get(p) == d)
-        return f"{same}/{len(base.digests)}" if run.digests else "-"
-
-    figures: list[tuple[str, Callable[[Run], str]]] = [
-        ("cleancache hits", lambda r: str(r.final.cleancache_hits)),
-        ("frontswap stores", lambda r: str(r.final.frontswap_stores)),
-        ("frontswap loads", lambda r: str(r.final.frontswap_loads)),
-        ("disk reads", lambda r: str(r.final.disk_reads)),
-        ("  avoided", lambda r: avoided("disk_reads", r)),
-        ("swap writes", lambda r: str(r.final.swap_writes)),
-        ("  avoided", lambda r: avoided("swap_writes", r)),
-        ("compression ratio", lambda r: zc(r, lambda r: f"{r.compression_ratio():.2f}x")),
-        ("zbud density", lambda r: zc(r, lambda r: f"{r.density():.2f} pages/frame")),
-        ("RAM used by zcache", lambda r: zc(r, lambda r: _mib(r.ram_used()))),
-        ("  peak", lambda r: zc(r, lambda r: _mib(r.peak_ram_used()))),
-    ]
-    if any(r.final.remote for r in runs):
-        figures += [
-            ("pages sent to a peer", lambda r: remote(r, "eph_pages_remoted", "pers_pages_remoted")),
-            ("  fetched back", lambda r: remote(r, "remote_eph_pages_succ_get",
-                                                "remote_pers_pages_succ_get")),
-            ("  held by the peer", lambda r: remote(r, *FOREIGN_FIELDS)),
-        ]
-    figures += [
-        ("files intact (sha256)", intact),
-        ("pages read back wrong", lambda r: str(r.final.corrupt)),
-    ]
-
-    def cell(run: Run, fn: Callable[[Run], str]) -> str:
-        if run.samples:
-            return fn(run)
-        return NA_CELL if run.unavailable else FAILED_CELL
-
-    return [(name, [cell(r, fn) for r in runs]) for name, fn in figures]
-
-
 def format_table(runs: list[Run]) -> str:
     rows = table_rows(runs)
     heads = [r.config.title for r in runs]
@@ -600,8 +409,6 @@ def demo(html_path, no_html, open_browser, quick, rounds, jobs, json_path, only)
         json_path.write_text(json.dumps({"workload": asdict(work), "runs": [asdict(r) for r in runs]},
                                         indent=1) + "\n")
     if not no_html:
-        from kmodemu.report.html import render_report
-
         html_path.write_text(render_report(runs, work), encoding="utf-8")
         click.echo(f"\nReport: {html_path.resolve().as_uri()}")
         if open_browser:

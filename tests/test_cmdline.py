@@ -8,17 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kmodemu.kernel.cmdline import (
-    MAX_INIT_ARGS,
-    SPACES,
-    next_arg,
-    parameq,
-    parameqn,
-    parse_boot_cmdline,
-    skip_spaces,
-    tokenize,
-)
-from kmodemu.kernel.params import Param, ParamSpec
+from kmodemu.kernel.cmdline import SPACES, next_arg, skip_spaces, tokenize
+from kmodemu.kernel.init_main import MAX_INIT_ARGS, parse_boot_cmdline
+from kmodemu.kernel.params import Param, ParamSpec, parameq, parameqn
 
 # ------------------------------------------------------------------ next_arg
 

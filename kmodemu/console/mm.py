@@ -15,15 +15,15 @@ import sys
 import click
 
 from kmodemu.console.context import machine_of, read_host
+from kmodemu.console.mkfs import COMMANDS as MKFS_COMMANDS
 from kmodemu.errors import KernelError
-from kmodemu.kernel.profiles import memparse
+from kmodemu.kernel.cmdline import memparse
 from kmodemu.mm.corpus import Content, parse_content
 from kmodemu.mm.filesystem import format_uuid
-from kmodemu.mm.mkfs import COMMANDS as MKFS_COMMANDS
 from kmodemu.mm.page import PAGE_SIZE
 from kmodemu.trust import policy_of
-from kmodemu.mm.workload import (ANON_PATTERNS, MAX_ROUNDS, PATTERNS, WorkloadSpec, parse_duration,
-                                 run_workload)
+from kmodemu.workloads.workload import (ANON_PATTERNS, MAX_ROUNDS, PATTERNS, WorkloadSpec, parse_duration,
+                                       run_workload)
 
 MNT_EX_USAGE = 1
 MNT_EX_FAIL = 32

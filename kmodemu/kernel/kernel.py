@@ -19,8 +19,10 @@ from kmodemu import hookspecs
 from kmodemu.errors import KernelError
 from kmodemu.kernel.clock import VirtualClock
 from kmodemu.kernel.fault_inject import FaultInjection
+from kmodemu.kernel.init_main import parse_boot_cmdline
 from kmodemu.kernel.printk import KERN_EMERG, KERN_INFO, KERN_NOTICE, KERN_WARNING, LogBuffer
-from kmodemu.kernel.profiles import DEFAULT_PROFILE, get_profile, memparse
+from kmodemu.kernel.cmdline import memparse
+from kmodemu.kernel.profiles import DEFAULT_PROFILE, get_profile
 from kmodemu.kernel.taint import Taint
 from kmodemu.kernel.vfs import PseudoFS
 from kmodemu.trust import HostPolicy
@@ -206,8 +208,6 @@ class Kernel:
 
     def boot(self) -> None:
         """Run start_kernel's phases. Raises ``KernelError`` if the kernel panics."""
-        from kmodemu.kernel.cmdline import parse_boot_cmdline
-
         if self.booted:
             raise RuntimeError("kernel already booted")
         self.printk(f"Linux version {self.release} (kmodemu) #1 SMP", KERN_NOTICE)

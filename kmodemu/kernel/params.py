@@ -13,9 +13,31 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from kmodemu.errors import KernelError
-from kmodemu.kernel.cmdline import next_arg, parameq, skip_spaces
+from kmodemu.kernel.cmdline import next_arg, skip_spaces
 
 Printk = Callable[[str], None]
+
+
+# kernel/params.c's name comparison, used by parse_args and init/main.c.
+def dash2underscore(c: str) -> str:
+    return "_" if c == "-" else c
+
+
+def parameqn(a: str, b: str, n: int) -> bool:
+    """Compare the first ``n`` characters with ``-`` equal to ``_``.
+
+    Like the C version the strings' terminating NUL takes part, so
+    ``parameqn("ab", "abc", 3)`` is false.
+    """
+    a0 = (a + "\0")[:n].ljust(n, "\0")
+    b0 = (b + "\0")[:n].ljust(n, "\0")
+    return all(dash2underscore(x) == dash2underscore(y) for x, y in zip(a0, b0))
+
+
+def parameq(a: str, b: str) -> bool:
+    """Whole-name equality with ``-`` and ``_`` interchangeable (dots are not)."""
+    return len(a) == len(b) and parameqn(a, b, len(a) + 1)
+
 
 # name -> (bits, signed) for the integer param_ops.
 INT_TYPES: dict[str, tuple[int, bool]] = {

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from kmodemu.kernel.profiles import DEFAULT_PROFILE, get_profile, memparse
+from kmodemu.kernel.cmdline import memparse
+from kmodemu.kernel.profiles import DEFAULT_PROFILE, get_profile
 
 
 CLOCKS = ("virtual", "real")

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from html import escape
-from typing import TYPE_CHECKING
 
 from kmodemu.report.charts import Series, bar_chart, line_chart
-
-if TYPE_CHECKING:  # pragma: no cover
-    from kmodemu.demo import Run, Workload
+from kmodemu.report.runs import NOT_AVAILABLE, Run, Workload, table_rows
 
 CSS = """
 body { font-family: sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -25,9 +22,7 @@ figure { margin: 1em 0; }
 """
 
 
-def render_report(runs: list["Run"], work: "Workload") -> str:
-    from kmodemu.demo import NOT_AVAILABLE, table_rows
-
+def render_report(runs: list[Run], work: Workload) -> str:
     ran = [r for r in runs if r.samples]
     rounds = [str(s.round) for s in runs[0].samples]
     parts = [
@@ -126,8 +121,6 @@ def render_report(runs: list["Run"], work: "Workload") -> str:
 
 
 def _table(runs, rows) -> str:
-    from kmodemu.demo import NOT_AVAILABLE
-
     head = "".join(f"<th>{escape(r.config.title)}<br><small>{escape(r.config.where)}</small></th>"
                    for r in runs)
     body = []

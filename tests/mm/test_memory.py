@@ -597,7 +597,7 @@ def test_same_seed_same_everything():
         k = machine_kernel("32M")
         k.frontswap.register_ops(FakeBackend())
         k.cleancache.register_ops(FakeBackend())
-        from kmodemu.mm.workload import WorkloadSpec, run_workload
+        from kmodemu.workloads.workload import WorkloadSpec, run_workload
         k.mm.fs.mount("/dev/sda1", "/mnt", "ext4")
         swap_setup(k)
         rep = run_workload(k.mm, WorkloadSpec(seed=4, files=6, file_size=2 << 20, anon=12 << 20,

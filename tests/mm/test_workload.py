@@ -15,7 +15,7 @@ from pathlib import Path
 
 from kmodemu.errors import KernelError
 from kmodemu.console import mm as commands
-from kmodemu.mm.workload import (COUNTERS, FS_COUNTERS, PROC_WORKLOAD, WorkloadError, WorkloadSpec,
+from kmodemu.workloads.workload import (COUNTERS, FS_COUNTERS, PROC_WORKLOAD, WorkloadError, WorkloadSpec,
                                  parse_duration, run_workload)
 
 from .machines import boot, run, sh, sh_all

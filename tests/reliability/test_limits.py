@@ -75,7 +75,7 @@ def test_mem_option_out_of_range_is_malformed(value):
 
 
 def test_memparse_wraps_like_simple_strtoull():
-    from kmodemu.kernel.profiles import memparse
+    from kmodemu.kernel.cmdline import memparse
     assert memparse("99999999999999999999") == 99999999999999999999 % (1 << 64)
     assert memparse("16E") == 0
 
@@ -155,7 +155,7 @@ def test_alloc_refuses_a_name_ps_and_kill_cannot_show(name):
 def test_a_duration_cut_short_by_the_round_limit_says_so(monkeypatch):
     from kmodemu.console import mm as commands
     monkeypatch.setattr(commands, "MAX_ROUNDS", 5)
-    import kmodemu.mm.workload as wl
+    import kmodemu.workloads.workload as wl
     monkeypatch.setattr(wl, "MAX_ROUNDS", 5)
     with Machine(MachineDef()) as m:
         m.capture(["mount", "-t", "ext4", "/dev/sda1", "/mnt"])

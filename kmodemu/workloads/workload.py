@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from kmodemu.errors import KernelError
 from kmodemu.mm.corpus import Content
 from kmodemu.mm.page import PAGE_SIZE
-from kmodemu.mm.workload_report import COUNTERS, FS_COUNTERS, FsReport, WorkloadReport
+from kmodemu.workloads.workload_report import COUNTERS, FS_COUNTERS, FsReport, WorkloadReport
 
 if TYPE_CHECKING:  # pragma: no cover
     from kmodemu.mm.filesystem import Inode, Superblock
@@ -244,7 +244,7 @@ def _target_mm(target: Any) -> "MemoryManager":
 
 def _parsed(options: dict[str, Any]) -> dict[str, Any]:
     """Spec fields from keyword options: sizes may be "4M"-style strings, durations "2s"."""
-    from kmodemu.kernel.profiles import memparse
+    from kmodemu.kernel.cmdline import memparse
 
     out = dict(options)
     for name in ("file_size", "anon", "working_set"):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import click
 
+from kmodemu.console.context import machine_of
 from kmodemu.errors import KernelError
 from kmodemu.mm.filesystem import format_uuid
 
@@ -94,7 +95,6 @@ Options:
 
 
 def _mm(ctx: click.Context):
-    from kmodemu.console import machine_of
     mm = machine_of(ctx).kernel.mm
     if mm is None:
         raise click.ClickException("this kernel has no memory model")
