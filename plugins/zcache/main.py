@@ -48,7 +48,7 @@ from kmodemu.tmem import (
 )
 
 from .compress import Compressor, get_compressor
-from .debug import Counters
+from .debug import Counters, ZcacheCounters
 from .tmem import LOCAL_CLIENT, MAX_INDEX, MAX_POOLS_PER_CLIENT, TMEM_POOL_PERSIST, Pool, Tmem
 from .zbud import ZbudPool
 from .zpage import (
@@ -60,6 +60,7 @@ from .zpage import (
     account_filled,
     filled_page,
     pack_handle,
+    unaccount_filled,
 )
 from .zsmalloc import ZsmallocPool
 
@@ -84,13 +85,14 @@ class ZcachePamops:
     """The pampd operations tmem calls back: decompress, and free into the allocator.
 
     Negative pampds (zero- and same-filled pages) are rebuilt from the pampd
-    and never read; the allocator's ``free`` unaccounts them.
+    and never read; freeing one only unaccounts it (no allocator holds it).
     """
 
-    __slots__ = ("_read", "_free", "_decompress")
+    __slots__ = ("_read", "_free", "_decompress", "_zc")
 
-    def __init__(self, decompress: Callable[[bytes], bytes]):
+    def __init__(self, decompress: Callable[[bytes], bytes], zc: ZcacheCounters):
         self._decompress = decompress
+        self._zc = zc
 
     def bind(self, zpool: ZbudPool | ZsmallocPool) -> None:
         """The allocator, made after tmem (its eviction flushes tmem handles)."""
@@ -104,8 +106,8 @@ class ZcachePamops:
         return None if buf is None else self._decompress(buf)
 
     def get_data_and_free(self, pampd: int, pool: Pool) -> bytes | None:
-        if pampd < 0:  # the allocator's free unaccounts a metadata-only zpage
-            self._free(pampd, not pool.persistent)
+        if pampd < 0:  # metadata only: nothing to read or give back
+            unaccount_filled(self._zc, not pool.persistent, pampd)
             return filled_page(pampd)
         buf = self._read(pampd)
         data = None if buf is None else self._decompress(buf)
@@ -149,7 +151,7 @@ class Zcache:
         self.counters = counters if counters is not None else Counters()
         zc = self.zc = self.counters.zcache
         # tmem and the allocator point at each other: eviction flushes tmem
-        self.pamops = ZcachePamops(compressor.decompress)
+        self.pamops = ZcachePamops(compressor.decompress, zc)
         self.tmem = Tmem(self.pamops, zc)
         self.zpool = pool_class(frames, zc, self.counters.zbud, self.tmem.flush_handle)
         self.pamops.bind(self.zpool)
@@ -351,10 +353,11 @@ class Zcache:
 class CleancacheOps:
     """struct cleancache_ops of zcache: ephemeral pools of LOCAL_CLIENT, keyed by filekey."""
 
-    __slots__ = ("zcache", "pools", "zc", "disable_ignore_nonactive")
+    __slots__ = ("zcache", "pools", "zc", "disable_ignore_nonactive", "_get")
 
     def __init__(self, zcache: Zcache, disable_ignore_nonactive: bool = False):
         self.zcache = zcache
+        self._get = zcache.tmem.get  # the get core
         self.pools = zcache.tmem.local.pools
         self.zc = zcache.zc
         self.disable_ignore_nonactive = disable_ignore_nonactive
@@ -388,7 +391,7 @@ class CleancacheOps:
         if pool is None:
             return -1
         # get_and_free 0: an ephemeral pool frees on a hit, a persistent one keeps
-        data = self.zcache.get(pool, _from_bytes(key, "little"), index, 0)
+        data = self._get(pool, _from_bytes(key, "little"), index, 0)
         if data is None:
             return -1
         page.data = data
@@ -415,11 +418,12 @@ class FrontswapOps:
     """
 
     __slots__ = ("zcache", "pools", "zc", "disable_ignore_nonactive", "exclusive_gets",
-                 "poolid")
+                 "poolid", "_get")
 
     def __init__(self, zcache: Zcache, disable_ignore_nonactive: bool = False,
                  exclusive_gets: bool = True):
         self.zcache = zcache
+        self._get = zcache.tmem.get  # the get core
         self.pools = zcache.tmem.local.pools
         self.zc = zcache.zc
         self.disable_ignore_nonactive = disable_ignore_nonactive
@@ -452,7 +456,7 @@ class FrontswapOps:
         if pool is None:
             return -1
         # get_and_free 1 removes the page (exclusive gets), -1 keeps it
-        data = self.zcache.get(pool, (type << SWIZ_BITS) | (offset & SWIZ_MASK),
+        data = self._get(pool, (type << SWIZ_BITS) | (offset & SWIZ_MASK),
                                offset >> SWIZ_BITS, 1 if self.exclusive_gets else -1)
         if data is None:
             return -1
