@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import errno
 
-from kmodemu.hookspecs import hookimpl
-from kmodemu.kernel.params import ParamSpec
-from kmodemu.kernel.printk import KERN_INFO
-from kmodemu.modules.declaration import BootParam, ModuleDecl
+from kmodemu.tmem import KERN_INFO, BootParam, ModuleContext, ModuleDecl, ParamSpec, hookimpl
 
 PARAMS = (
     ParamSpec("enabled", "bool", 0o644, "Enable the demo", True),
@@ -28,7 +25,7 @@ PARAMS = (
 )
 
 
-def demo_init(ctx) -> int:
+def demo_init(ctx: ModuleContext) -> int:
     p = ctx.params
     if not -10 <= p.level <= 10:
         ctx.printk(f"params_demo: level {p.level} out of range", KERN_INFO)
@@ -42,11 +39,11 @@ def demo_init(ctx) -> int:
     return 0
 
 
-def demo_exit(ctx) -> None:
+def demo_exit(ctx: ModuleContext) -> None:
     ctx.printk("params_demo: unloaded", KERN_INFO)
 
 
-def _setup(rest: str, ctx) -> int:
+def _setup(rest: str, ctx: ModuleContext) -> int:
     ctx.state.boot_word = rest
     return 1
 
@@ -66,6 +63,11 @@ PARAMS_DEMO = ModuleDecl(
     extra={"path": "kernel/samples/params_demo.ko"},
 )
 
+def _user_init(ctx: ModuleContext) -> int:
+    ctx.printk(ctx.symbol_value("params_demo_hello")("kernel"))
+    return 0
+
+
 PARAMS_DEMO_USER = ModuleDecl(
     name="params_demo_user",
     description="Uses params_demo's exported symbol",
@@ -73,7 +75,7 @@ PARAMS_DEMO_USER = ModuleDecl(
     author="kmodemu authors",
     depends=("params_demo",),
     requires=("params_demo_hello",),
-    init=lambda ctx: ctx.printk(ctx.symbol_value("params_demo_hello")("kernel")) or 0,
+    init=_user_init,
     exit=lambda ctx: None,
     extra={"path": "kernel/samples/params_demo_user.ko"},
 )

@@ -25,6 +25,7 @@ from kmodemu.kernel.clock import Timer
 from kmodemu.kernel.printk import KERN_INFO
 
 if TYPE_CHECKING:  # pragma: no cover - types only: the kernel and mm sit beside or above us
+    from kmodemu.errors import KernelError
     from kmodemu.kernel.kernel import Kernel
     from kmodemu.mm.cleancache import CleancacheOps
     from kmodemu.mm.frames import Frames
@@ -152,9 +153,9 @@ class ModuleContext:
         """``cleancache_register_ops``: replays lazy init (3.10); returns the ops replaced."""
         return self._frontend_symbol("cleancache_register_ops")(ops)  # type: ignore[no-any-return]
 
-    def frontswap_register_ops(self, ops: "FrontswapOps") -> Any:
+    def frontswap_register_ops(self, ops: "FrontswapOps") -> "FrontswapOps | KernelError | None":
         """``frontswap_register_ops``: the ops replaced, None, or a ``KernelError`` (ERR_PTR)."""
-        return self._frontend_symbol("frontswap_register_ops")(ops)
+        return self._frontend_symbol("frontswap_register_ops")(ops)  # type: ignore[no-any-return]
 
     def frontswap_tmem_exclusive_gets(self, enable: bool) -> None:
         self._frontend_symbol("frontswap_tmem_exclusive_gets")(enable)

@@ -9,6 +9,8 @@ only. What it gets:
 - what it declares: :class:`ModuleDecl`, :class:`BootParam` (``__setup``),
   :class:`ParamSpec` (``module_param``) and the ``hookimpl`` marker of the
   ``kmodemu_modules`` hook its package implements;
+- what a kernel call may return instead of a value: :class:`KernelError`
+  (an errno, Linux's ``ERR_PTR``), e.g. from ``frontswap_register_ops``;
 - what its init is given: a :class:`ModuleContext`, whose methods are the
   kernel services (registration through the exported frontend symbols,
   lazy-init capability, RAM frames, shrinkers, printk, timers and delayed
@@ -23,6 +25,7 @@ contract and has a tested tutorial.
 
 from __future__ import annotations
 
+from kmodemu.errors import KernelError
 from kmodemu.hookspecs import hookimpl
 from kmodemu.kernel.clock import NSEC_PER_MSEC, NSEC_PER_SEC, Timer
 from kmodemu.kernel.params import ParamSpec
@@ -42,11 +45,11 @@ from kmodemu.mm.page import PAGE_SHIFT, PAGE_SIZE, Page
 from kmodemu.modules.context import DelayedWork, ModuleContext
 from kmodemu.modules.declaration import BootParam, ModuleDecl
 
-#: (major, minor) of this contract; see the module docstring
-CONTRACT_VERSION = (1, 0)
+#: (major, minor) of this contract; see the module docstring (1.1 added KernelError)
+CONTRACT_VERSION = (1, 1)
 
 __all__ = [
-    "CONTRACT_VERSION", "BootParam", "CleancacheOps", "DelayedWork", "FrontswapOps",
+    "CONTRACT_VERSION", "BootParam", "CleancacheOps", "DelayedWork", "FrontswapOps", "KernelError",
     "KERN_ALERT", "KERN_CRIT", "KERN_DEBUG", "KERN_EMERG", "KERN_ERR", "KERN_INFO",
     "KERN_NOTICE", "KERN_WARNING", "ModuleContext", "ModuleDecl", "NSEC_PER_MSEC",
     "NSEC_PER_SEC", "PAGE_SHIFT", "PAGE_SIZE", "Page", "ParamSpec", "Timer", "hookimpl",

@@ -41,6 +41,7 @@ from kmodemu.tmem import (
     KERN_INFO,
     KERN_WARNING,
     BootParam,
+    KernelError,
     ModuleContext,
     ModuleDecl,
     Page,
@@ -676,8 +677,8 @@ def zcache_init(ctx: ModuleContext) -> int:
             ctx.frontswap_tmem_exclusive_gets(True)
         ctx.printk(f"{NAMESTR}: frontswap enabled using kernel transcendent memory and "
                    f"{allocator}", KERN_INFO)
-        if isinstance(fold, BaseException):
-            return -getattr(fold, "errno", errno.EINVAL)
+        if isinstance(fold, KernelError):
+            return -fold.errno
         if fold is not None:
             ctx.printk(f"{NAMESTR}: frontswap_ops overridden", KERN_WARNING)
     return 0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -53,9 +55,19 @@ class State:
 
 
 def test_contract_is_versioned_and_exports_everything_it_documents():
-    assert tmem.CONTRACT_VERSION[0] == 1
+    assert tmem.CONTRACT_VERSION == (1, 1)
     for name in tmem.__all__:
         assert getattr(tmem, name) is not None, name
+    # docs/modules.md's table of the contract names exactly what __all__ exports
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "modules.md").read_text()
+    table = doc[doc.index("## The contract: `kmodemu.tmem`"):doc.index("### The services")]
+    documented = set()
+    for row in table.splitlines():
+        if row.startswith("| `"):
+            documented |= set(re.findall(r"`(\w+)`", row.split(" | ")[0]))
+    levels = {n for n in tmem.__all__ if n.startswith("KERN_")}
+    assert documented - levels == set(tmem.__all__) - levels - {"CONTRACT_VERSION"}
+    assert {"KERN_EMERG", "KERN_DEBUG"} <= documented
 
 
 def test_register_through_the_exported_symbol_replays_lazy_init():

@@ -13,16 +13,21 @@ Parameters: ``max_pools`` (init_fs fails beyond that many pools, as zcache's
 
 from __future__ import annotations
 
-from kmodemu.hookspecs import hookimpl
-from kmodemu.kernel.params import ParamSpec
-from kmodemu.kernel.printk import KERN_INFO, KERN_WARNING
-from kmodemu.modules.declaration import ModuleDecl
+from kmodemu.tmem import (
+    KERN_INFO,
+    KERN_WARNING,
+    KernelError,
+    ModuleContext,
+    ModuleDecl,
+    ParamSpec,
+    hookimpl,
+)
 
 
 class DictCleancache:
     """``struct cleancache_ops``: ephemeral (a hit removes the page), every pool logged."""
 
-    def __init__(self, ctx, max_pools: int):
+    def __init__(self, ctx: ModuleContext, max_pools: int):
         self.ctx, self.max_pools = ctx, max_pools
         self.pools: dict[int, dict] = {}
 
@@ -30,7 +35,8 @@ class DictCleancache:
         self.ctx.printk(f"tmem_dict: {text}", level)
 
     def init_fs(self, pagesize: int) -> int:
-        published = self.ctx.kernel.cleancache.ops is self  # replay runs before publishing
+        # replay runs before publishing; a test backend may peek (ctx.kernel is not the contract)
+        published = self.ctx.kernel.cleancache.ops is self
         if 0 < self.max_pools <= len(self.pools):
             self._log(f"init_fs: no pool left (max_pools={self.max_pools})", KERN_WARNING)
             return -1
@@ -72,7 +78,7 @@ class DictCleancache:
 class DictFrontswap:
     """``struct frontswap_ops``: a store to a type never init'ed is refused."""
 
-    def __init__(self, ctx):
+    def __init__(self, ctx: ModuleContext):
         self.ctx = ctx
         self.types: dict[int, dict] = {}
 
@@ -102,22 +108,22 @@ class DictFrontswap:
         self.ctx.printk(f"tmem_dict: frontswap invalidate_area: swap type {type}", KERN_INFO)
 
 
-def tmem_dict_init(ctx) -> int:
+def tmem_dict_init(ctx: ModuleContext) -> int:
     p = ctx.params
     cc = DictCleancache(ctx, p.max_pools)
     ctx.state.cleancache = cc
-    if ctx.symbol_value("cleancache_register_ops")(cc) is not None:
+    if ctx.cleancache_register_ops(cc) is not None:
         ctx.printk("tmem_dict: cleancache_ops overridden", KERN_WARNING)
     if p.frontswap:
         fs = DictFrontswap(ctx)
         ctx.state.frontswap = fs
-        old = ctx.symbol_value("frontswap_register_ops")(fs)
-        if isinstance(old, BaseException):
+        old = ctx.frontswap_register_ops(fs)
+        if isinstance(old, KernelError):
             return -old.errno
         if old is not None:
             ctx.printk("tmem_dict: frontswap_ops overridden", KERN_WARNING)
         if p.writethrough:
-            ctx.symbol_value("frontswap_writethrough")(True)
+            ctx.frontswap_writethrough(True)
     return 0
 
 
