@@ -12,16 +12,21 @@ Parameters: ``max_pools`` makes ``init_fs`` fail once that many pools exist
 
 from __future__ import annotations
 
-from kmodemu.hookspecs import hookimpl
-from kmodemu.kernel.params import ParamSpec
-from kmodemu.kernel.printk import KERN_INFO, KERN_WARNING
-from kmodemu.modules.declaration import ModuleDecl
+from kmodemu.tmem import (
+    KERN_INFO,
+    KERN_WARNING,
+    KernelError,
+    ModuleContext,
+    ModuleDecl,
+    ParamSpec,
+    hookimpl,
+)
 
 
 class RamTmem:
     """Both ops tables in one object: the calls a frontend makes, logged where useful."""
 
-    def __init__(self, ctx, max_pools: int):
+    def __init__(self, ctx: ModuleContext, max_pools: int):
         self.ctx, self.max_pools = ctx, max_pools
         self.pools: dict[int, dict] = {}
         self.swap: dict[int, dict] = {}
@@ -107,18 +112,18 @@ class _FrontswapOps:
         self.invalidate_page, self.invalidate_area = tmem.invalidate_page_swap, tmem.invalidate_area
 
 
-def tmem_ram_init(ctx) -> int:
+def tmem_ram_init(ctx: ModuleContext) -> int:
     tmem = RamTmem(ctx, ctx.params.max_pools)
     ctx.state.tmem = tmem
     ctx.debugfs("tmem_ram", lambda: tmem.stats)
-    old = ctx.symbol_value("cleancache_register_ops")(tmem)
+    old = ctx.cleancache_register_ops(tmem)
     ctx.printk("tmem_ram: cleancache enabled", KERN_INFO)
     if old is not None:
         ctx.printk("tmem_ram: cleancache_ops overridden", KERN_WARNING)
     if ctx.params.frontswap:
-        old = ctx.symbol_value("frontswap_register_ops")(_FrontswapOps(tmem))
+        fold = ctx.frontswap_register_ops(_FrontswapOps(tmem))
         ctx.printk("tmem_ram: frontswap enabled", KERN_INFO)
-        if old is not None and not isinstance(old, BaseException):
+        if fold is not None and not isinstance(fold, KernelError):
             ctx.printk("tmem_ram: frontswap_ops overridden", KERN_WARNING)
     return 0
 
