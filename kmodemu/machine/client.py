@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any, Iterator, Sequence
 
 from kmodemu.machine import protocol as proto
+from kmodemu.machine.journal import Entry
 
 START_TIMEOUT_S = 600.0
 PROGRESS_AFTER_S = 1.0
@@ -273,7 +274,7 @@ class RemoteMachine:
         self.path = Path(path)
         self.target = target
         self.definition = MachineDef.from_dict(data["definition"])
-        self.journal: list[list[str]] = data["journal"]
+        self.journal: list[Entry] = data["journal"]
         root = self.definition.root
         self.root = self.path / (root or "root")
 
