@@ -15,6 +15,7 @@ reader can verify every byte it gets back. Kinds:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 from typing import Callable
@@ -128,7 +129,7 @@ class Content:
         else:
             if kind not in KINDS:
                 raise ValueError(f"unknown content kind {kind!r}")
-            self._page = lambda i, _c=corpus, _k=kind, _s=seed: _c.page(_k, _s, i)
+            self._page = functools.partial(corpus.page, kind, seed)
 
     def _host_page(self, index: int) -> bytes:
         chunk = self.data[index * PAGE_SIZE:(index + 1) * PAGE_SIZE]  # type: ignore[index]

@@ -224,7 +224,7 @@ class Filesystems:
         return inode
 
     def list_files(self) -> list[Inode]:
-        out = []
+        out: list[Inode] = []
         for sb in self.mounts:
             out.extend(sb.device.files.values())
         return out
@@ -312,6 +312,7 @@ class Filesystems:
                     uuid = parse_uuid(o[5:])
                 except ValueError:
                     raise KernelError(errno.EINVAL, "bad option") from None
+        dev: BlockDevice | None
         if ftype is not None and ftype.nodev:
             dev = BlockDevice(source)
             dev.fstype = ftype.name
