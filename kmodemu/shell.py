@@ -11,7 +11,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import IO, Protocol, Sequence, TextIO
+from typing import Protocol, Sequence, TextIO
 
 from kmodemu.machine import Machine, MachineDef
 from kmodemu.machine.journal import Entry
@@ -62,13 +62,20 @@ class ShellMachine(Protocol):
     """What the shell needs of a machine: an in-process ``Machine`` or a running one's
     ``RemoteMachine`` (the console's ``root`` and ``run``, the image's definition and journal)."""
 
-    path: Path | None
-    root: Path
-    definition: MachineDef
-    journal: list[Entry]
+    @property
+    def path(self) -> Path | None: ...
 
-    def run(self, argv: Sequence[str], *, stdout: IO[str] | None = None,
-            stderr: IO[str] | None = None) -> int:
+    @property
+    def root(self) -> Path: ...
+
+    @property
+    def definition(self) -> MachineDef: ...
+
+    @property
+    def journal(self) -> list[Entry]: ...
+
+    def run(self, argv: Sequence[str], *, stdout: TextIO | None = None,
+            stderr: TextIO | None = None) -> int:
         ...
 
 

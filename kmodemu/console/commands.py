@@ -210,7 +210,7 @@ _SLEEP_UNIT = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 @console.command(context_settings={"ignore_unknown_options": True})
 @click.argument("durations", nargs=-1, required=True)
 @click.pass_context
-def sleep(ctx, durations) -> None:
+def sleep(ctx: click.Context, durations: tuple[str, ...]) -> None:
     """Let virtual time pass (NUMBER[smhd]…, summed, as coreutils sleep): due timers and work run in order."""
     total = 0.0
     for d in durations:
@@ -229,7 +229,7 @@ def sleep(ctx, durations) -> None:
 
 for _cmd in MM_COMMANDS:  # the memory model's tools
     console.add_command(_cmd)
-    if getattr(_cmd, "readonly", False):
+    if getattr(_cmd, "readonly", False) and _cmd.name is not None:
         READONLY.add(_cmd.name)
 
 

@@ -254,7 +254,8 @@ class MachineServer:
             job.send({"err": f"kmodemu: {self.path.name}/{req.get('target')}: no such domain\n"})
             job.send({"exit": 1})
             return
-        tty = req.get("tty") if isinstance(req.get("tty"), dict) else {}
+        asked = req.get("tty")
+        tty = asked if isinstance(asked, dict) else {}
         out = _Stream(job, "out", bool(tty.get("out")))
         err = _Stream(job, "err", bool(tty.get("err")))
         self._follow_wall_clock()
