@@ -343,7 +343,8 @@ class Filesystems:
             inode.attach(sb)
             inode.in_icache = False
         cc = self.mm.cleancache
-        if ftype.cleancache == "shared" or (ftype.cleancache == "private" and uuid is not None):
+        # a shared fs always has a uuid by now; a private one with a uuid is shared too (3.10)
+        if uuid is not None and ftype.cleancache in ("shared", "private"):
             cc.init_shared_fs(uuid, sb)
         elif ftype.cleancache == "private":
             cc.init_fs(sb)
