@@ -16,17 +16,17 @@ from typing import IO, Sequence
 
 import click
 
-from kmodemu.console.mm import COMMANDS as MM_COMMANDS
+from kmodemu.console.mm import COMMANDS as MM_COMMANDS, READONLY as MM_READONLY
 from kmodemu.console.context import ConsoleMachine, machine_of
 from kmodemu.errors import KernelError
 
 #: exit status of a command that hit a bug (sysexits' EX_SOFTWARE); never journaled
 INTERNAL_ERROR = 70
 KMOD_TOOLS = ("insmod", "rmmod", "lsmod", "modprobe", "modinfo", "depmod")
-#: commands that never change a machine (not journaled)
 #: the most virtual time one ``sleep`` lets pass: a year
 MAX_SLEEP_S = 365 * 86400
-READONLY = {"lsmod", "modinfo", "dmesg", "cat", "ls", "uname", "help", "free", "stat"}
+#: commands that never change a machine (not journaled)
+READONLY = frozenset({"lsmod", "modinfo", "dmesg", "cat", "ls", "uname", "help"}) | MM_READONLY
 
 
 def is_readonly(argv: Sequence[str]) -> bool:
@@ -229,8 +229,6 @@ def sleep(ctx: click.Context, durations: tuple[str, ...]) -> None:
 
 for _cmd in MM_COMMANDS:  # the memory model's tools
     console.add_command(_cmd)
-    if getattr(_cmd, "readonly", False) and _cmd.name is not None:
-        READONLY.add(_cmd.name)
 
 
 def execute(machine: ConsoleMachine, argv: Sequence[str], out: IO[str], err: IO[str]) -> int:

@@ -64,6 +64,8 @@ class _Stream(io.TextIOBase):
     def __init__(self, job: _Job, key: str, tty: bool):
         self.job, self.key, self.tty = job, key, tty
 
+    # typeshed declares TextIOBase.encoding a plain attribute; CPython's is a read-only
+    # descriptor, so a property is the way to give it a value.
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return "utf-8"
