@@ -11,9 +11,10 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, Sequence, TextIO
 
-from kmodemu.machine import Machine
+from kmodemu.machine import Machine, MachineDef
+from kmodemu.machine.journal import Entry
 from kmodemu.scenario.format import _HEREDOC, render
 from kmodemu.scenario.lines import ERR, render_block
 from kmodemu.scenario.session import Session
@@ -22,7 +23,7 @@ PROMPT, CONTINUE = "kmodemu# ", "> "
 HISTORY_FILE = ".history"
 
 
-def _load_history(machine: Machine) -> None:
+def _load_history(machine: "ShellMachine") -> None:
     """Line editing, and a history kept beside the machine's image (like ~/.bash_history)."""
     try:
         import atexit
@@ -57,7 +58,28 @@ def _save_history(readline, hist: Path) -> None:
         pass
 
 
-def run_shell(machine: Machine, record: Path | None = None, *, stdin: TextIO | None = None,
+class ShellMachine(Protocol):
+    """What the shell needs of a machine: an in-process ``Machine`` or a running one's
+    ``RemoteMachine`` (the console's ``root`` and ``run``, the image's definition and journal)."""
+
+    @property
+    def path(self) -> Path | None: ...
+
+    @property
+    def root(self) -> Path: ...
+
+    @property
+    def definition(self) -> MachineDef: ...
+
+    @property
+    def journal(self) -> list[Entry]: ...
+
+    def run(self, argv: Sequence[str], *, stdout: TextIO | None = None,
+            stderr: TextIO | None = None) -> int:
+        ...
+
+
+def run_shell(machine: ShellMachine, record: Path | None = None, *, stdin: TextIO | None = None,
               stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Read command lines until EOF or ``exit``; return the last command's status."""
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
@@ -126,7 +148,7 @@ def run_shell(machine: Machine, record: Path | None = None, *, stdin: TextIO | N
     return rc
 
 
-def _write_recording(path: Path, machine: Machine, prior: list[list[str]],
+def _write_recording(path: Path, machine: ShellMachine, prior: list[Entry],
                      steps: list, stderr: TextIO) -> None:
     comments = ["Recorded with 'kmodemu shell --record'."]
     before: list = []
@@ -146,13 +168,20 @@ def _write_recording(path: Path, machine: Machine, prior: list[list[str]],
     _check(path, stderr)
 
 
-def _replay(definition, journal: list[list[str]]) -> list:
-    """The earlier commands with their output, from a fresh boot (the kernel is deterministic)."""
+def _replay(definition: MachineDef, journal: list[Entry]) -> list:
+    """The earlier commands with their output, from a fresh boot (the kernel is deterministic).
+
+    A journal entry kept as data (a ``modprobe``'s effect, a command that took host files)
+    is recorded as its command line, which the scenario runs again; wall-clock entries of a
+    ``--clock real`` machine have no command and are left out."""
     fresh = Machine(definition)
     try:
         session = Session(fresh)
         steps = []
-        for argv in journal:
+        for entry in journal:
+            argv = entry if isinstance(entry, list) else entry.get("argv")
+            if argv is None:
+                continue
             line = shlex.join(argv)
             steps.append((line, None, render_block(session.run(line).transcript())))
         return steps

@@ -198,7 +198,9 @@ GRAPH = import_graph()
 
 
 def test_every_module_has_a_layer():
-    assert [m for m in GRAPH if layer_of(m) < 0] == []
+    homeless = [m for m in GRAPH if layer_of(m) < 0]
+    assert homeless == [], ("give these a layer in LAYERS (tests/test_layers.py) and in the table of "
+                            "docs/concepts.md: " + ", ".join(homeless))
 
 
 def test_no_import_cycles():

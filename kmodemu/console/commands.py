@@ -16,17 +16,17 @@ from typing import IO, Sequence
 
 import click
 
-from kmodemu.console.mm import COMMANDS as MM_COMMANDS
+from kmodemu.console.mm import COMMANDS as MM_COMMANDS, READONLY as MM_READONLY
 from kmodemu.console.context import ConsoleMachine, machine_of
 from kmodemu.errors import KernelError
 
 #: exit status of a command that hit a bug (sysexits' EX_SOFTWARE); never journaled
 INTERNAL_ERROR = 70
 KMOD_TOOLS = ("insmod", "rmmod", "lsmod", "modprobe", "modinfo", "depmod")
-#: commands that never change a machine (not journaled)
 #: the most virtual time one ``sleep`` lets pass: a year
 MAX_SLEEP_S = 365 * 86400
-READONLY = {"lsmod", "modinfo", "dmesg", "cat", "ls", "uname", "help", "free", "stat"}
+#: commands that never change a machine (not journaled)
+READONLY = frozenset({"lsmod", "modinfo", "dmesg", "cat", "ls", "uname", "help"}) | MM_READONLY
 
 
 def is_readonly(argv: Sequence[str]) -> bool:
@@ -210,7 +210,7 @@ _SLEEP_UNIT = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 @console.command(context_settings={"ignore_unknown_options": True})
 @click.argument("durations", nargs=-1, required=True)
 @click.pass_context
-def sleep(ctx, durations) -> None:
+def sleep(ctx: click.Context, durations: tuple[str, ...]) -> None:
     """Let virtual time pass (NUMBER[smhd]…, summed, as coreutils sleep): due timers and work run in order."""
     total = 0.0
     for d in durations:
@@ -229,8 +229,6 @@ def sleep(ctx, durations) -> None:
 
 for _cmd in MM_COMMANDS:  # the memory model's tools
     console.add_command(_cmd)
-    if getattr(_cmd, "readonly", False):
-        READONLY.add(_cmd.name)
 
 
 def execute(machine: ConsoleMachine, argv: Sequence[str], out: IO[str], err: IO[str]) -> int:

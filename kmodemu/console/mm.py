@@ -249,8 +249,6 @@ def free_cmd(ctx, unit):
     click.echo(f"{'Swap:':<7}" + "".join(f" {fmt(v):>11}" for v in (st, st - sf, sf)))
 
 
-free_cmd.readonly = True  # type: ignore[attr-defined]
-
 
 @click.command("stat")
 @click.pass_context
@@ -279,8 +277,6 @@ def stat_cmd(ctx):
     click.echo(f"tmem backend frames: {mm.frames.used['tmem']}")
 
 
-stat_cmd.readonly = True  # type: ignore[attr-defined]
-
 
 @click.command("ps")
 @click.pass_context
@@ -291,8 +287,6 @@ def ps_cmd(ctx):
     for p in mm.anon.processes.values():
         click.echo(f"{p.name:<16}{len(p.pages):>8}{p.resident():>8}{p.swapped():>8}  {p.content.label}")
 
-
-ps_cmd.readonly = True  # type: ignore[attr-defined]
 
 
 # -- files ----------------------------------------------------------------------------
@@ -617,3 +611,5 @@ COMMANDS: list[click.Command] = [
     mkdir_cmd, mkfile_cmd, read_cmd, sha256sum_cmd, rm_cmd, truncate_cmd, alloc_cmd, touch_anon_cmd, kill_cmd,
     pressure_cmd, drop_caches_cmd, workload_cmd, *MKFS_COMMANDS,
 ]
+#: the commands above that only report (never journaled)
+READONLY: frozenset[str] = frozenset({"free", "stat", "ps"})

@@ -63,10 +63,10 @@ class _InitVectors:
 
     def add_env(self, text: str, name_len: int) -> None:
         i = 0
-        while self.envp[i] is not None:
+        while (slot := self.envp[i]) is not None:
             if i == MAX_INIT_ENVS:
                 self.panic_later, self.panic_param = "env", text
-            if self.envp[i][:name_len + 1] == text[:name_len + 1]:
+            if slot[:name_len + 1] == text[:name_len + 1]:
                 break
             i += 1
         self.envp[i] = text

@@ -115,8 +115,7 @@ class Kernel:
         base = f"/sys/kernel/debug/{directory}"
         self.vfs.mkdir(base)
         for name, _ in counters().items():
-            self.vfs.add_file(f"{base}/{name}",
-                              lambda n=name: f"{dict(counters().items())[n]}\n", mode=0o444)
+            self.vfs.add_file(f"{base}/{name}", _counter_reader(counters, name), mode=0o444)
 
     def _core_files(self) -> None:
         v = self.vfs
@@ -225,12 +224,13 @@ class Kernel:
         early.update(self.faults.boot_params())
         for mod in builtins:
             for bp in mod.decl.boot_params:
-                if bp.early:
-                    early[bp.name] = (lambda v, bp=bp, ctx=mod.ctx: bp.handler(v, ctx))
-                elif bp.handler is None:
-                    setup.append((bp.name, None))
+                if bp.handler is None:
+                    if not bp.early:
+                        setup.append((bp.name, None))
+                elif bp.early:
+                    early[bp.name] = _bind_handler(bp.handler, mod.ctx)
                 else:
-                    setup.append((bp.name, lambda rest, bp=bp, ctx=mod.ctx: bp.handler(rest, ctx)))
+                    setup.append((bp.name, _bind_handler(bp.handler, mod.ctx)))
 
         def lookup(pname: str):
             if "." not in pname:
@@ -296,3 +296,14 @@ class Kernel:
     def module_context(self, name: str) -> ModuleContext | None:
         mod = self.modules.get(name) or self.modules.builtin.get(module_name(name))
         return mod.ctx if mod else None
+
+
+def _counter_reader(counters: Callable[[], Any], name: str) -> Callable[[], str]:
+    """A debugfs read of one counter: the live value each time the file is read."""
+    return lambda: f"{dict(counters().items())[name]}\n"
+
+
+def _bind_handler(handler: Callable[[Any, Any], int], ctx: Any) -> Callable[[Any], int]:
+    """A built-in's boot-parameter handler called with its module's context, as the
+    command-line parser calls a ``__setup``/``early_param`` function."""
+    return lambda value: handler(value, ctx)

@@ -233,6 +233,20 @@ class ParamSpec:
             object.__setattr__(self, key, val)
         self._validate()
 
+    @property
+    def array_size(self) -> int:
+        """``max_count`` of an array parameter (``_validate`` made it an int >= 1)."""
+        if self.max_count is None:
+            raise TypeError(f"parameter {self.name} is not an array")
+        return self.max_count
+
+    @property
+    def buffer_size(self) -> int:
+        """``maxlen`` of a string parameter (``_validate`` made it an int >= 1)."""
+        if self.maxlen is None:
+            raise TypeError(f"parameter {self.name} is not a string")
+        return self.maxlen
+
     def _validate(self) -> None:
         if not self.name or any(c.isspace() or c in '="' for c in self.name):
             raise ValueError(f"bad parameter name {self.name!r}")
@@ -339,7 +353,7 @@ class Param:
         if spec.is_array:
             elem = spec.elem_type
             default = list(spec.default or ())
-            self._elems: list[Any] = default + [_zero(elem)] * (spec.max_count - len(default))
+            self._elems: list[Any] = default + [_zero(elem)] * (spec.array_size - len(default))
             self._num = len(default)
             self._scalar: Any = None
         else:
@@ -359,7 +373,7 @@ class Param:
         """Direct assignment, as module code writing its own variable would."""
         if self.spec.is_array:
             v = list(v)
-            if len(v) > self.spec.max_count:
+            if len(v) > self.spec.array_size:
                 raise ValueError("too many elements")
             self._elems[:len(v)] = v
             self._num = len(v)
@@ -384,8 +398,8 @@ class Param:
         if spec.is_array:
             self._set_array(text, log)
         elif spec.type == "string":
-            if len(text) >= spec.maxlen:
-                log(f"{self.name}: string doesn't fit in {spec.maxlen - 1} chars.")
+            if len(text) >= spec.buffer_size:
+                log(f"{self.name}: string doesn't fit in {spec.buffer_size - 1} chars.")
                 raise KernelError(errno.ENOSPC)
             self._scalar = text
         else:

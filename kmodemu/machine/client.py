@@ -19,9 +19,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence, TextIO
 
 from kmodemu.machine import protocol as proto
+from kmodemu.machine.journal import Entry
 
 START_TIMEOUT_S = 600.0
 PROGRESS_AFTER_S = 1.0
@@ -66,7 +67,7 @@ def _connect(path: Path) -> Any:
         raise ClientError(f"{path}: {e.strerror}") from None
 
 
-def start(path: Path, *, stderr: IO[str], announce: bool = True) -> dict[str, Any]:
+def start(path: Path, *, stderr: TextIO, announce: bool = True) -> dict[str, Any]:
     """Start the machine process for ``path`` (holding the boot lock) and wait until it serves."""
     path = Path(path).absolute()
     rfd, wfd = os.pipe()
@@ -123,7 +124,7 @@ def start(path: Path, *, stderr: IO[str], announce: bool = True) -> dict[str, An
     return result
 
 
-def ensure_running(path: Path, *, stderr: IO[str]) -> None:
+def ensure_running(path: Path, *, stderr: TextIO) -> None:
     """Connectable afterwards: a dead machine is recovered from its journal (said once)."""
     path = Path(path)
     s = _connect(path)
@@ -165,7 +166,7 @@ def _wait_serving(path: Path, timeout: float = START_TIMEOUT_S) -> bool:
         time.sleep(0.05)
 
 
-def request(path: Path, req: dict[str, Any], *, stdout: IO[str], stderr: IO[str],
+def request(path: Path, req: dict[str, Any], *, stdout: TextIO, stderr: TextIO,
             extra: dict[str, Any] | None = None, timeout: float | None = None) -> int:
     """Send one request; copy its output as it comes; return its exit status.
 
@@ -218,7 +219,7 @@ def request(path: Path, req: dict[str, Any], *, stdout: IO[str], stderr: IO[str]
                 extra.update(msg)
 
 
-def _tty(stream: IO[str]) -> bool:
+def _tty(stream: TextIO) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):
@@ -226,7 +227,7 @@ def _tty(stream: IO[str]) -> bool:
 
 
 def run_command(path: Path, argv: Sequence[str], *, target: str | None = None,
-                stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+                stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
     ensure_running(path, stderr=err)
@@ -273,12 +274,12 @@ class RemoteMachine:
         self.path = Path(path)
         self.target = target
         self.definition = MachineDef.from_dict(data["definition"])
-        self.journal: list[list[str]] = data["journal"]
+        self.journal: list[Entry] = data["journal"]
         root = self.definition.root
         self.root = self.path / (root or "root")
 
-    def run(self, argv: Sequence[str], *, stdout: IO[str] | None = None,
-            stderr: IO[str] | None = None) -> int:
+    def run(self, argv: Sequence[str], *, stdout: TextIO | None = None,
+            stderr: TextIO | None = None) -> int:
         out = stdout if stdout is not None else sys.stdout
         err = stderr if stderr is not None else sys.stderr
         return request(self.path, {"op": "run", "argv": [str(a) for a in argv],

@@ -64,6 +64,8 @@ class _Stream(io.TextIOBase):
     def __init__(self, job: _Job, key: str, tty: bool):
         self.job, self.key, self.tty = job, key, tty
 
+    # typeshed declares TextIOBase.encoding a plain attribute; CPython's is a read-only
+    # descriptor, so a property is the way to give it a value.
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return "utf-8"
@@ -254,7 +256,8 @@ class MachineServer:
             job.send({"err": f"kmodemu: {self.path.name}/{req.get('target')}: no such domain\n"})
             job.send({"exit": 1})
             return
-        tty = req.get("tty") if isinstance(req.get("tty"), dict) else {}
+        asked = req.get("tty")
+        tty = asked if isinstance(asked, dict) else {}
         out = _Stream(job, "out", bool(tty.get("out")))
         err = _Stream(job, "err", bool(tty.get("err")))
         self._follow_wall_clock()

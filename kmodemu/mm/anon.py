@@ -157,8 +157,10 @@ class Anon:
             return False
         sis, offset = slot
         data = ap.data
+        if data is None:  # only resident pages are on the LRU lists reclaim scans
+            raise RuntimeError(f"anon page {ap.vpn} of {ap.proc.name} is resident without data")
         if self.mm.frontswap.store(sis.type, offset, Page(data)) != 0:
-            swap.write_slot(sis, offset, data)  # type: ignore[arg-type]
+            swap.write_slot(sis, offset, data)
         sis.owners[offset] = ap
         (self.active if ap.active else self.inactive).pop(ap, None)
         self.mm.free_frame(ap.pfn)

@@ -15,6 +15,7 @@ reader can verify every byte it gets back. Kinds:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 from typing import Callable
@@ -114,6 +115,12 @@ class Corpus:
         raise ValueError(f"unknown content kind {kind!r}")
 
 
+def _host_page(data: bytes, index: int) -> bytes:
+    """Page ``index`` of a host file's bytes, the tail zero-filled as the page cache reads it."""
+    chunk = data[index * PAGE_SIZE:(index + 1) * PAGE_SIZE]
+    return chunk if len(chunk) == PAGE_SIZE else chunk + bytes(PAGE_SIZE - len(chunk))
+
+
 class Content:
     """What a file or an anonymous region holds: a generator or a host file's bytes."""
 
@@ -124,15 +131,11 @@ class Content:
         self.seed = seed
         self.data = data
         if data is not None:
-            self._page: Callable[[int], bytes] = self._host_page
+            self._page: Callable[[int], bytes] = functools.partial(_host_page, data)
         else:
             if kind not in KINDS:
                 raise ValueError(f"unknown content kind {kind!r}")
-            self._page = lambda i, _c=corpus, _k=kind, _s=seed: _c.page(_k, _s, i)
-
-    def _host_page(self, index: int) -> bytes:
-        chunk = self.data[index * PAGE_SIZE:(index + 1) * PAGE_SIZE]  # type: ignore[index]
-        return chunk if len(chunk) == PAGE_SIZE else chunk + bytes(PAGE_SIZE - len(chunk))
+            self._page = functools.partial(corpus.page, kind, seed)
 
     def page(self, index: int) -> bytes:
         return self._page(index)

@@ -224,7 +224,7 @@ class Filesystems:
         return inode
 
     def list_files(self) -> list[Inode]:
-        out = []
+        out: list[Inode] = []
         for sb in self.mounts:
             out.extend(sb.device.files.values())
         return out
@@ -312,6 +312,7 @@ class Filesystems:
                     uuid = parse_uuid(o[5:])
                 except ValueError:
                     raise KernelError(errno.EINVAL, "bad option") from None
+        dev: BlockDevice | None
         if ftype is not None and ftype.nodev:
             dev = BlockDevice(source)
             dev.fstype = ftype.name
@@ -342,7 +343,8 @@ class Filesystems:
             inode.attach(sb)
             inode.in_icache = False
         cc = self.mm.cleancache
-        if ftype.cleancache == "shared" or (ftype.cleancache == "private" and uuid is not None):
+        # a shared fs always has a uuid by now; a private one with a uuid is shared too (3.10)
+        if uuid is not None and ftype.cleancache in ("shared", "private"):
             cc.init_shared_fs(uuid, sb)
         elif ftype.cleancache == "private":
             cc.init_fs(sb)

@@ -43,7 +43,7 @@ class CachedPage:
         self.index = index
         self.data = data
         self.pfn = pfn
-        self.active = False
+        self.active: bool | None = False
         self.referenced = True
 
 
@@ -120,7 +120,9 @@ class PageCache:
         self.disk_reads += st.disk_reads
         self.cleancache_hits += st.cleancache_hits
         self.corrupt_reads += st.corrupt
-        inode.sb.device.reads += st.disk_reads
+        sb = inode.sb
+        assert sb is not None, "only an inode of a mounted filesystem is read"
+        sb.device.reads += st.disk_reads
         mm.fs.disk_reads += st.disk_reads
         mm.kernel.clock.advance_us(1 + st.disk_reads * 100 + st.cleancache_hits * 2)
         return st

@@ -89,7 +89,15 @@ class Swap:
         return list(self._list)
 
     def devices(self) -> list[SwapDevice]:
-        return [self.swap_info[t] for t in self._list]  # type: ignore[misc]
+        return [self._on_list(t) for t in self._list]
+
+    def _on_list(self, type: int) -> SwapDevice:
+        """The device of a type on swap_list: swapon fills its slot before listing it, swapoff
+        unlists it before emptying the slot, so the slot is never empty here."""
+        sis = self.swap_info[type]
+        if sis is None:
+            raise RuntimeError(f"swap type {type} is listed without a device")
+        return sis
 
     def find(self, path: str) -> SwapDevice | None:
         for sis in self.swap_info:
@@ -151,7 +159,7 @@ class Swap:
         self.swap_info[type] = sis
         mm.frontswap.init(type, fmap)
         pos = 0
-        while pos < len(self._list) and self.swap_info[self._list[pos]].prio > prio:  # type: ignore
+        while pos < len(self._list) and self._on_list(self._list[pos]).prio > prio:
             pos += 1
         self._list.insert(pos, type)
         dev.user = "swap"
@@ -184,8 +192,8 @@ class Swap:
         if sis.prio < 0:  # later automatic priorities move up to close the gap
             prio = sis.prio
             for t in self._list[pos:]:
-                later = self.swap_info[t]
-                later.prio, prio = prio, prio - 1  # type: ignore[union-attr]
+                later = self._on_list(t)
+                later.prio, prio = prio, prio - 1
             self.least_priority += 1
         sis.blockdev.user = None
         mm.kernel.clock.advance_us(1000)
@@ -195,11 +203,11 @@ class Swap:
     # -- the swap path --------------------------------------------------------------
     def get_swap_page(self) -> tuple[SwapDevice, int] | None:
         for t in self._list:
-            sis = self.swap_info[t]
-            if sis.writeok:  # type: ignore[union-attr]
-                off = sis.alloc_slot()  # type: ignore[union-attr]
+            sis = self._on_list(t)
+            if sis.writeok:
+                off = sis.alloc_slot()
                 if off is not None:
-                    return sis, off  # type: ignore[return-value]
+                    return sis, off
         return None
 
     def swap_free(self, sis: SwapDevice, offset: int) -> None:

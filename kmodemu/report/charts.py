@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 _SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
@@ -62,7 +63,7 @@ def line_chart(title: str, y_title: str, x_labels: list[str], series: list[Serie
     """A line per series; ``None`` values leave gaps."""
     import pygal
 
-    extra = {"range": y_range} if y_range else {}
+    extra: dict[str, Any] = {"range": y_range} if y_range else {}
     if percent:
         extra["value_formatter"] = lambda v: f"{v:.0%}" if v is not None else "-"
     chart = pygal.Line(**_config(title, y_title, _colors(series), x_title="round", **extra))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from kmodemu.scenario.lines import Pattern, PatternError
 
@@ -220,7 +221,7 @@ def _build(header: dict[str, list[str]], header_line: dict[str, int], steps: lis
 
 
 def render(definition, steps: list[tuple[str, str | None, list[str]]], *,
-           comments: list[str] = (), base: Path | None = None) -> str:
+           comments: Sequence[str] = (), base: Path | None = None) -> str:
     """Write a scenario: a header from a ``MachineDef``, then ``(command, stdin, block)`` steps.
 
     A step whose command is ``None`` is a comment line (its ``stdin`` is the text).

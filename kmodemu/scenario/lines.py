@@ -122,6 +122,7 @@ class Pattern:
             return self.kind == "ellipsis"
         if self.kind == "literal":
             return self.body == line.text
+        assert self.regex is not None, "glob and regex lines are parsed with their pattern"
         return self.regex.fullmatch(line.text) is not None
 
 

@@ -73,9 +73,10 @@ def write(path: Path, doc: dict, *, force: bool) -> None:
 
 def validate(doc: dict) -> list[str]:
     """Problems with a report document (empty when it follows schema version 1)."""
-    problems = []
+    problems: list[str] = []
+    types: type | tuple[type, ...]  # one or several JSON types a field may have
 
-    def need(obj, key, types, where):
+    def need(obj: dict, key: str, types: type | tuple[type, ...], where: str) -> None:
         if key not in obj:
             problems.append(f"{where}: missing {key!r}")
         elif not isinstance(obj[key], types):

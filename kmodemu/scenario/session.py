@@ -84,8 +84,10 @@ class _Stream(io.TextIOBase):
     def __init__(self, capture: _Capture, stream: str):
         self._capture, self._stream = capture, stream
 
+    # typeshed declares TextIOBase.encoding a plain attribute; CPython's is a read-only
+    # descriptor, so a property is the way to give it a value.
     @property
-    def encoding(self) -> str:
+    def encoding(self) -> str:  # type: ignore[override]
         return "utf-8"
 
     def writable(self) -> bool:
@@ -247,9 +249,10 @@ def _count_arg(args: list[str], default: int = 10) -> int:
     it = iter(args)
     for a in it:
         if a == "-n":
-            a = next(it, None)
-            if a is None:
+            value = next(it, None)
+            if value is None:
                 raise _FilterUsage("option requires an argument -- 'n'")
+            a = value
         elif a.startswith("-n"):
             a = a[2:]
         elif re.fullmatch(r"-\d+", a):

@@ -300,7 +300,7 @@ def run_workload(target: Any, spec: WorkloadSpec | None = None,
             rep.anon_pages = npages
         chunks = [(inode, start, RANDOM_CHUNK) for inode in inodes
                   for start in range(0, inode.nr_pages, RANDOM_CHUNK)]
-        zipf_cw = []
+        zipf_cw: list[float] = []
         for r in range(len(inodes)):
             zipf_cw.append((zipf_cw[-1] if zipf_cw else 0.0) + 1 / (r + 1))
         duration_ns = round(spec.duration * 1e9)

@@ -56,3 +56,17 @@ def test_record_never_overwrites(tmp_path):
     with Machine(MachineDef()) as m:
         rc, _, err = _shell(m, "uname\n", record=path)
     assert rc == 1 and "file exists" in err and path.read_text() == "mine"
+
+
+def test_record_after_a_modprobe_replays_its_command_line(tmp_path):
+    """A journal entry kept as data (modprobe's effect) is recorded as the command that made it."""
+    path = tmp_path / "after-modprobe.scn"
+    with Machine(MachineDef(seed=2)) as m:
+        assert m.capture(["modprobe", "zcache"])[0] == 0
+        assert isinstance(m.journal[0], dict)
+        rc, _, err = _shell(m, "lsmod\n", record=path)
+    assert (rc, err) == (0, "")
+    text = path.read_text()
+    assert "# commands this machine ran before the session:\n$ modprobe zcache\n# the session:\n" in text
+    assert "argv" not in text
+    assert run_scenario(load(path)).status == PASS
