@@ -81,6 +81,8 @@ class Kernel:
         self.booted = False
         self.panic_message: str | None = None
         self.loglevel = 7
+        #: kernel.randomize_va_space (mm/memory.c): 2 by default, 0 after ``norandmaps``
+        self.randomize_va_space = 2
         self.modprobe_path = "/sbin/modprobe"
         #: set by ``kmodemu.kmod.attach``: runs modprobe for ``request_module``
         self.usermodehelper_modprobe: Callable[[list[str]], int] | None = None
@@ -124,6 +126,8 @@ class Kernel:
         v.add_file("/proc/version", lambda: f"Linux version {self.release} (kmodemu) #1 SMP\n")
         v.add_file("/proc/modules", self.modules.proc_modules)
         v.add_file("/proc/sys/kernel/tainted", lambda: f"{self.taint.mask}\n")
+        v.add_file("/proc/sys/kernel/randomize_va_space", lambda: f"{self.randomize_va_space}\n",
+                   self._set_randomize_va_space, 0o644)
         v.add_file("/proc/sys/kernel/modprobe", lambda: self.modprobe_path + "\n",
                    self._set_modprobe_path, 0o644)
         v.add_file("/proc/1/cmdline", lambda: "".join(a + "\0" for a in self._init_argv()))
@@ -135,6 +139,14 @@ class Kernel:
         """Uptime and idle time in seconds with two decimals, as fs/proc/uptime.c prints them."""
         cs = self.clock.ns // 10_000_000
         return f"{cs // 100}.{cs % 100:02d} {cs // 100}.{cs % 100:02d}\n"
+
+    def _set_randomize_va_space(self, text: str) -> None:
+        # proc_dointvec: an optionally signed decimal, no range check in 3.10
+        word = text.strip()
+        body = word[1:] if word[:1] in "+-" else word
+        if not body.isdigit() or not body.isascii():
+            raise KernelError(errno.EINVAL)
+        self.randomize_va_space = int(word)
 
     def _set_modprobe_path(self, text: str) -> None:
         self.modprobe_path = text.rstrip("\n")
@@ -194,6 +206,12 @@ class Kernel:
             self.modules.blacklist.update(module_name(x) for x in rest.split(",") if x)
             return 1
 
+        def disable_randmaps(rest: str) -> int:
+            # mm/memory.c: __setup("norandmaps", ...) ignores what follows, so by
+            # obsolete_checksetup's prefix match "norandmapsXYZ" is consumed too
+            self.randomize_va_space = 0
+            return 1
+
         def nomodule(rest: str) -> int:
             if rest:
                 return 0
@@ -202,7 +220,7 @@ class Kernel:
 
         return [("console=", value), ("root=", value), ("rootfstype=", value),
                 ("rootwait", flag), ("ro", flag), ("rw", flag), ("panic=", value),
-                ("norandmaps", flag), ("module_blacklist=", module_blacklist),
+                ("norandmaps", disable_randmaps), ("module_blacklist=", module_blacklist),
                 ("nomodule", nomodule)]
 
     def boot(self) -> None:

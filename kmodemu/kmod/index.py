@@ -22,6 +22,7 @@ F_CHILDS = 0x20000000
 F_MASK = 0x0FFFFFFF
 
 Value = tuple[int, str]  # (priority, value)
+_WILD_BYTES = b"*?["  # the children libkmod tries as patterns, in its order
 
 
 class IndexError_(Exception):
@@ -106,7 +107,6 @@ class Index:
         self.data = data
         self.root = root
         self._all: dict[str, list[Value]] | None = None
-        self._wild: list[tuple[str, list[Value]]] | None = None
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> "Index | None":
@@ -179,9 +179,19 @@ class Index:
         return iter(self._all.items())
 
     def search_wild(self, key: str) -> list[Value]:
-        """All values whose (possibly wildcard) key matches ``key``, by priority."""
-        if self._wild is None:
-            self._wild = [(k, v) for k, v in self.items() if _fn.is_wildcard(k)]
+        """Values of every key that matches ``key``, found as libkmod's trie walk finds them.
+
+        The walk (index_mm_searchwild_node/_all in libkmod-index.c) descends
+        the trie along ``key``; at each node it first tries the ``*``, ``?``
+        and ``[`` children as patterns against the rest of ``key``, then
+        follows the next character of ``key`` itself. A value is reported once
+        per path that reaches it, so a key that is itself a pattern can meet
+        the same entry twice (kmod 30 prints ``sbshc`` twice for
+        ``acpi*:ACPI0001:*``) while a pattern that matches only its own text
+        (``block-major-1-*``) is reported once. Order is by priority, later
+        finds first among equals, as add_value inserts.
+        """
+        k = key.encode("utf-8", "surrogateescape")
         found: list[Value] = []
 
         def add(vals: list[Value]) -> None:
@@ -191,10 +201,43 @@ class Index:
                     pos += 1
                 found.insert(pos, (prio, val))
 
-        exact = self.search(key)
-        if exact:
-            add(exact)
-        for pat, vals in self._wild:
-            if _fn.fnmatch(pat, key):
-                add(vals)
-        return found
+        def matches(pattern: bytes, rest: bytes) -> bool:
+            return _fn.fnmatch(pattern.decode("utf-8", "surrogateescape"),
+                               rest.decode("utf-8", "surrogateescape"))
+
+        def child(first: int, kids: list[int], ch: int) -> int:
+            if first <= ch < first + len(kids):
+                return kids[ch - first]
+            return 0
+
+        def walk_all(off: int, j: int, buf: bytes, rest: bytes) -> None:
+            # below a wildcard: every key of the subtree is a pattern for ``rest``
+            prefix, first, kids, values = self._node(off)
+            buf += prefix[j:]
+            for n, kid in enumerate(kids):
+                if kid:
+                    walk_all(kid, 0, buf + bytes((first + n,)), rest)
+            if values and matches(buf, rest):
+                add(values)
+
+        off, i = self.root, 0
+        while True:
+            prefix, first, kids, values = self._node(off)
+            for j, ch in enumerate(prefix):
+                if ch in _WILD_BYTES:
+                    walk_all(off, j, b"", k[i + j:])
+                    return found
+                if i + j >= len(k) or ch != k[i + j]:
+                    return found
+            i += len(prefix)
+            for w in _WILD_BYTES:
+                kid = child(first, kids, w)
+                if kid:
+                    walk_all(kid, 0, bytes((w,)), k[i:])
+            if i == len(k):
+                add(values)
+                return found
+            off = child(first, kids, k[i])
+            if not off:
+                return found
+            i += 1

@@ -155,10 +155,41 @@ class Superblock:
         self.options = options
         self.uuid = uuid
         self.cleancache_poolid = -1
+        #: the superblock this mount shows (itself for a first mount: see SharedMount)
+        self.primary: Superblock = self
+        #: s_active of fs/super.c: mounts of this superblock still alive
+        self.s_active = 1
 
     @property
     def name(self) -> str:
         return f"{self.source} on {self.mountpoint} type {self.fstype.name}"
+
+    @property
+    def read_only(self) -> bool:
+        return "ro" in self.options.split(",")
+
+
+class SharedMount(Superblock):
+    """A further mount of a mounted block device: mount_bdev's sget found the live superblock.
+
+    Linux gives the new vfsmount the same super_block (no second fill_super,
+    so no second cleancache_init_fs); here the mount record delegates the
+    superblock's state to the first mount's object, which the inodes keep.
+    """
+
+    def __init__(self, primary: Superblock, source: str, mountpoint: str, options: str):
+        super().__init__(primary.fstype, source, mountpoint, primary.device, options, primary.uuid)
+        self.primary = primary
+
+    @property  # type: ignore[override]
+    def cleancache_poolid(self) -> int:
+        return self.primary.cleancache_poolid
+
+    @cleancache_poolid.setter
+    def cleancache_poolid(self, value: int) -> None:
+        primary = self.__dict__.get("primary")  # unset while Superblock.__init__ runs
+        if primary is not None and primary is not self:
+            primary.cleancache_poolid = value
 
 
 class Filesystems:
@@ -320,6 +351,8 @@ class Filesystems:
             dev = self.blockdev(source)
             if dev is None:
                 raise KernelError(errno.ENOTBLK, f"special device {source} does not exist")
+            if dev.user == "mount":
+                return self._mount_again(dev, source, target, ftype, opts)
             if dev.user is not None:
                 raise KernelError(errno.EBUSY, "already mounted or mount point busy")
             if ftype is None:
@@ -346,8 +379,34 @@ class Filesystems:
         # a shared fs always has a uuid by now; a private one with a uuid is shared too (3.10)
         if uuid is not None and ftype.cleancache in ("shared", "private"):
             cc.init_shared_fs(uuid, sb)
-        elif ftype.cleancache == "private":
+        elif ftype.cleancache == "private" and not (ftype.name == "ext3" and sb.read_only):
+            # ext3_setup_super returns before cleancache_init_fs on a read-only
+            # mount (fs/ext3/super.c); ext4_setup_super's read-only exit still
+            # reaches it, and btrfs calls it unconditionally
             cc.init_fs(sb)
+        self.mounts.append(sb)
+        self.mm.kernel.clock.advance_us(2000)
+        self.mm.event("kmodemu_mm_mount", sb=sb)
+        return sb
+
+    def _mount_again(self, dev: BlockDevice, source: str, target: str, ftype: FsType | None,
+                     opts: list[str]) -> Superblock:
+        """mount_bdev on a device whose superblock is live: sget returns it (fs/super.c).
+
+        Another filesystem type cannot claim the device (blkdev_get's exclusive
+        holder is the first type) and a read-only/read-write mismatch is
+        refused, both EBUSY; otherwise the new mount shares the superblock.
+        """
+        live = next(sb.primary for sb in self.mounts if sb.device is dev)
+        options = ",".join(opts) or "rw"
+        if ftype is not None and ftype is not live.fstype:
+            raise KernelError(errno.EBUSY, "already mounted or mount point busy")
+        if ("ro" in opts) != live.read_only:
+            raise KernelError(errno.EBUSY, "already mounted or mount point busy")
+        if target == "/" or any(sb.mountpoint == target for sb in self.mounts):
+            raise KernelError(errno.EBUSY, "already mounted or mount point busy")
+        sb = SharedMount(live, source, target, options)
+        live.s_active += 1
         self.mounts.append(sb)
         self.mm.kernel.clock.advance_us(2000)
         self.mm.event("kmodemu_mm_mount", sb=sb)
@@ -362,23 +421,29 @@ class Filesystems:
         return None
 
     def umount(self, what: str) -> Superblock:
-        """``umount(2)``: drop the page cache (the evict path), then ``cleancache_invalidate_fs``."""
+        """``umount(2)``; the last mount of a superblock runs ``cleancache_invalidate_fs``, then eviction."""
         sb = self.find_mount(what)
         if sb is None:
             raise KernelError(errno.EINVAL, "not mounted")
         prefix = sb.mountpoint.rstrip("/") + "/"
         if any(o.mountpoint.startswith(prefix) for o in self.mounts if o is not sb):
             raise KernelError(errno.EBUSY, "target is busy")
-        pc = self.mm.pagecache
-        for inode in list(sb.device.files.values()):
-            if inode.in_icache or inode.pages:
-                pc.evict_inode(inode)
-            inode.in_icache = False
-        self.mm.cleancache.invalidate_fs(sb)  # every superblock, as deactivate_locked_super does
         self.mounts.remove(sb)
-        if sb.fstype.in_ram:
-            sb.device.files.clear()
-        sb.device.user = None
+        live = sb.primary
+        live.s_active -= 1
+        if live.s_active == 0:
+            # deactivate_locked_super (fs/super.c): cleancache_invalidate_fs
+            # runs before kill_sb, so the pool id is already -1 when eviction
+            # drops the page cache and no page reaches the backend
+            self.mm.cleancache.invalidate_fs(live)
+            pc = self.mm.pagecache
+            for inode in list(sb.device.files.values()):
+                if inode.in_icache or inode.pages:
+                    pc.evict_inode(inode)
+                inode.in_icache = False
+            if sb.fstype.in_ram:
+                sb.device.files.clear()
+            sb.device.user = None
         self.mm.kernel.clock.advance_us(1000)
         self.mm.event("kmodemu_mm_umount", sb=sb)
         return sb

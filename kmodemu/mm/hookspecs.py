@@ -23,8 +23,10 @@ def kmodemu_mm_mount(kernel, sb):
 
 @hookspec
 def kmodemu_mm_umount(kernel, sb):
-    """A filesystem was unmounted, after its page cache was dropped and
-    ``cleancache_invalidate_fs`` ran."""
+    """A filesystem was unmounted. At the last mount of its superblock
+    ``cleancache_invalidate_fs`` ran first and the page cache was dropped
+    after (deactivate_locked_super's order); an earlier one changes nothing
+    but the mount table."""
 
 
 @hookspec

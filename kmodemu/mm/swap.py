@@ -8,9 +8,9 @@ priority first; a new device goes before older ones of equal priority).
 Writing a page out asks ``frontswap_store`` first and writes the device only
 if that fails (or reports failure in writethrough mode); reading asks
 ``frontswap_load`` first. A freed slot calls ``frontswap_invalidate_page``.
-``swapoff`` brings every page back (``try_to_unuse``), then calls
-``frontswap_invalidate_area`` while the map is still attached, then detaches
-it — the 3.10 order.
+``swapoff`` brings every page back (``try_to_unuse``), detaches the map,
+then calls ``frontswap_invalidate_area``, which finds no map and does not
+reach the backend — the 3.9/3.10 order (kernels from 3.12 detach after).
 """
 
 from __future__ import annotations
@@ -164,8 +164,11 @@ class Swap:
         self._list.insert(pos, type)
         dev.user = "swap"
         kb = sis.pages * (PAGE_SIZE >> 10)
-        mm.kernel.printk(f"Adding {kb}k swap on {path}.  Priority:{prio} extents:1 across:{kb}k ",
-                         KERN_INFO)
+        # "%s" of frontswap_map: 3.10 allocates it at every swapon (frontswap_enabled
+        # is the constant 1), 3.9 once a backend registered (frontswap_register_ops)
+        fs_flag = "FS" if fmap is not None else ""
+        mm.kernel.printk(f"Adding {kb}k swap on {path}.  Priority:{prio} extents:1 across:{kb}k "
+                         f"{fs_flag}", KERN_INFO)
         mm.kernel.clock.advance_us(1000)
         mm.event("kmodemu_mm_swapon", device=sis)
         return sis
@@ -186,8 +189,11 @@ class Swap:
             self._list.insert(pos, sis.type)   # reinsert_swap_info
             sis.writeok = True
             raise
-        mm.frontswap.invalidate_area(sis.type)   # while the map is still attached
+        # 3.9 and 3.10 sys_swapoff: frontswap_map_set(p, NULL) comes before
+        # frontswap_invalidate_area, which then returns on the NULL map: the
+        # backend's invalidate_area is never called (3.12 moved the detach after)
         sis.frontswap_map = None
+        mm.frontswap.invalidate_area(sis.type)
         self.swap_info[sis.type] = None
         if sis.prio < 0:  # later automatic priorities move up to close the gap
             prio = sis.prio

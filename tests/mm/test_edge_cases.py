@@ -342,8 +342,8 @@ def test_edge_11_duplicate_frontswap_store(machine):
     assert not fs.test(0, 5) and fs.curr_pages() == 0             # failure: bit and count dropped
     assert debugfs(m, "frontswap") == {**FS_ZEROS, "succ_stores": 2, "failed_stores": 1}
     assert debugfs(m, "zcache")["pers_zpages"] == 1               # ...but zcache kept the stale copy
-    sh(m, "swapoff /dev/sdb1")                                    # until the area is invalidated
-    assert debugfs(m, "zcache")["pers_zpages"] == 0
+    sh(m, "swapoff /dev/sdb1")    # sys_swapoff detaches the map before frontswap_invalidate_area,
+    assert debugfs(m, "zcache")["pers_zpages"] == 1               # so zcache is never told (3.10)
 
 
 @pytest.mark.parametrize("profile", PROFILES)

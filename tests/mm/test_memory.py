@@ -231,9 +231,10 @@ def test_umount_evicts_and_invalidates_fs_and_files_survive(kernel):
     free_before = mm.frames.nr_free
     b.log.clear()
     mm.fs.umount("/mnt")
-    assert [c[0] for c in b.log] == ["invalidate_inode"] + ["invalidate_page"] * 3 + [
-        "invalidate_inode", "invalidate_fs"]
-    assert b.log[-1] == ("invalidate_fs", 0)
+    # deactivate_locked_super: cleancache_invalidate_fs before kill_sb, so eviction
+    # finds pool id -1 and the backend hears of no page or inode
+    assert b.log == [("invalidate_fs", 0)]
+    assert kernel.read("/sys/kernel/debug/cleancache/invalidates") == "0\n"
     assert mm.frames.nr_free == free_before + 3
     sb2 = mm.fs.mount("/dev/sda1", "/mnt")     # type remembered by the device
     assert sb2.fstype.name == "ext4" and sb2.cleancache_poolid == 1000
@@ -360,7 +361,10 @@ def test_swapoff_brings_every_page_back():
     b.invalidate_area = lambda t: (order.append(("area", sis.frontswap_map is not None,
                                                  proc.swapped())), orig_area(t))[1]
     k.mm.swap.swapoff("/dev/sdb1")
-    assert order == [("area", True, 0)]      # after every page is back, map still attached
+    # sys_swapoff (3.10): frontswap_map_set(p, NULL) before frontswap_invalidate_area,
+    # which returns on the NULL map: the backend's invalidate_area is never called
+    assert order == []
+    assert [c for c in b.log if c[0] == "invalidate_area"] == []
     assert proc.swapped() == 0 and sis.frontswap_map is None and k.mm.swap.swap_info[0] is None
     assert all(ap.data == proc.content.page(ap.vpn) for ap in proc.pages)
     assert k.mm.swap.lost_pages == 0
