@@ -164,8 +164,10 @@ def test_running_machine_pseudo_files_and_loaded_modules(running_machine):
     assert values(f"kmodemu --machine {p} write /sys/module/zcache/parameters/zp") == \
         ["/sys/module/zcache/parameters/zpool"]
     assert values(f"kmodemu --machine {p} write /sys/module/zcache/parameters/zpool ") == []
-    got = complete(f"kmodemu --machine {p} cat /sys/kernel/", shell="zsh")
+    got = complete(f"kmodemu --machine {p} cat /sys/kernel/d", shell="zsh")
     assert got == [("plain", "/sys/kernel/debug/", "directory")]
+    listed = m.run("ls", "-p", "/sys/kernel")[1].split()   # the machine's own answer
+    assert values(f"kmodemu --machine {p} cat /sys/kernel/") == sorted(f"/sys/kernel/{e}" for e in listed)
     # the questions were read-only: nothing journaled, the clock did not move
     assert json.loads((m.path / proto.IMAGE_NAME).read_text())["journal"] == journal
 
