@@ -278,11 +278,17 @@ class FakeFacts:
     def domains(self):
         return ["Domain-0", "guest1", "guest2"]
 
+    def xl_commands(self):
+        return {"create": "Create a domain", "destroy": "Terminate a domain immediately",
+                "tmem-list": "List tmem pools"}
+
 
 @pytest.mark.parametrize("command, words, incomplete, expected", [
     ("xl", ["destroy"], "g", ["guest1", "guest2"]),
     ("xl", ["tmem-freeze"], "", ["Domain-0", "guest1", "guest2"]),
-    ("xl", [], "", []),
+    ("xl", [], "", ["create", "destroy", "tmem-list"]),
+    ("xl", [], "t", ["tmem-list"]),
+    ("xl", ["create"], "", []),
     ("modprobe", [], "", ["tmem", "xen_blkfront", "zcache"]),
     ("modprobe", ["-r"], "", ["tmem"]),
     ("modprobe", ["tmem"], "f", ["frontswap="]),
@@ -453,3 +459,16 @@ def test_shell_installs_its_completer(stopped):
     finally:
         readline.set_completer(old)
         readline.set_completer_delims(delims)
+
+
+def test_xl_subcommands_come_from_this_builds_xl(tmp_path):
+    """With Xen in the build, xl's own command table; without it, nothing (never a made-up list)."""
+    import importlib.util
+    got = MachineFacts(tmp_path).xl_commands()
+    if importlib.util.find_spec("kmodemu.xen") is None or \
+            importlib.util.find_spec("kmodemu.xen.xl") is None:
+        assert got == {}
+    else:
+        from kmodemu.xen.xl import SUMMARY
+        assert got == SUMMARY and "create" in got
+    assert values(f"kmodemu --machine {tmp_path / 'x'} xl ") == sorted(got)
