@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from kmodemu.cli import main
-from kmodemu.completion import Candidate, Completer, MachineFacts, parse_parm_lines
+from kmodemu.completion import Completer, MachineFacts, parse_parm_lines
 from kmodemu.machine import Machine, MachineDef
 from kmodemu.machine import protocol as proto
 
