@@ -124,6 +124,8 @@ def test_xen_columns_match_the_build(quick):
         assert run["digests"] == doc["runs"][0]["digests"]
     # lazy init: the guest that loaded the module after its mounts ends where the booted one is
     assert runs[0]["samples"] == runs[1]["samples"]
+    assert sum(runs[0]["samples"][-1]["host"].values()) > 0   # the host's tmem holds their pages
+    assert "Xen host RAM in tmem" in r.stdout
 
 
 def test_unavailable_runs_leave_no_machine_behind(tmp_path, monkeypatch):
