@@ -47,6 +47,7 @@ class Facts(Protocol):
     def params(self, module: str) -> list[tuple[str, str]]: ...
     def listdir(self, directory: str) -> list[str] | None: ...
     def domains(self) -> list[str]: ...
+    def xl_commands(self) -> dict[str, str]: ...
 
 
 def _modname(path: str) -> str:
@@ -236,6 +237,16 @@ class MachineFacts:
         if data is None:
             return []
         return [DOM0, *sorted(g for g in data.get("guests") or [] if isinstance(g, str))]
+
+    def xl_commands(self) -> dict[str, str]:
+        """xl's subcommands and their one-line help, from this build's xl (none without Xen)."""
+        import importlib
+        try:
+            xl = importlib.import_module("kmodemu.xen.xl")
+        except ImportError:
+            return {}
+        summary = getattr(xl, "SUMMARY", {})
+        return {k: v for k, v in summary.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 # -- machine names (--machine) ------------------------------------------------------------
@@ -442,6 +453,9 @@ class Completer:
     # -- xl --------------------------------------------------------------------------
     def _xl(self, words: list[str], incomplete: str) -> list[Candidate]:
         operands = [w for w in words if not w.startswith("-")]
+        if not operands:
+            return [Candidate(name, help) for name, help in sorted(self.facts.xl_commands().items())
+                    if name.startswith(incomplete)]
         if len(operands) != 1 or operands[0] not in XL_DOMAIN_COMMANDS:
             return []
         return _prefixed(self.facts.domains(), incomplete, "domain")

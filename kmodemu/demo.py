@@ -37,8 +37,8 @@ from kmodemu.demo_nodes import Cluster, free_port
 from kmodemu.kernel.cmdline import memparse
 from kmodemu.machine import Machine, MachineDef
 from kmodemu.report.html import render_report
-from kmodemu.report.runs import (FOREIGN_FIELDS, NA_CELL, NOT_AVAILABLE, Config, Run, Sample,
-                                 Workload, table_rows)
+from kmodemu.report.runs import (FOREIGN_FIELDS, NA_CELL, NOT_AVAILABLE, XL_TMEM_FIELDS, Config,
+                                 Run, Sample, Workload, table_rows)
 from kmodemu.scenario.session import Session
 
 CONTENT_KINDS = ("text", "binary", "mixed", "text", "zero", "random")
@@ -256,6 +256,9 @@ def _reason(run: Run, what: str) -> str:
 
 #: the Xen host's memory: both guests and what tmem keeps for them
 XEN_HOST_MEM = "512M"
+#: a guest's maxmem, in multiples of its memory: persistent tmem pages (frontswap's) are billed to
+#: the domain, so at maxmem = memory every frontswap store fails (docs/xen.md)
+XEN_MAXMEM_FACTOR = 2
 
 
 def run_xen(configs: tuple[Config, ...], work: Workload) -> list[Run]:
@@ -284,7 +287,8 @@ def run_xen(configs: tuple[Config, ...], work: Workload) -> list[Run]:
             name = f"guest{i + 1}"
             # xl create with key=value settings only (xl config syntax: strings are quoted);
             # builtin= and profile= choose the guest kernel's configuration as kmodemu boot does
-            settings = [f'name="{name}"', f"memory={memparse(work.mem) >> 20}",
+            mb = memparse(work.mem) >> 20
+            settings = [f'name="{name}"', f"memory={mb}", f"maxmem={XEN_MAXMEM_FACTOR * mb}",
                         f'profile="{c.profile}"']
             if c.cmdline:
                 settings.append(f'extra="{c.cmdline}"')
@@ -302,12 +306,25 @@ def run_xen(configs: tuple[Config, ...], work: Workload) -> list[Run]:
         for rnd in range(1, work.rounds + 1):
             for d in drivers:  # the guests take turns: they compete for the host's tmem
                 d.round(rnd)
+            info = _xl_info(host.run("xl info").stdout)  # once a round: the host is shared
+            for d in drivers:
+                d.sample.host = dict(info)
         for d in drivers:
             d.finish()
         for r in runs:
             r.others["Xen host"] = hd.run.commands
             r.notes.extend(f"Xen host: {n}" for n in hd.run.notes)
     return runs
+
+
+def _xl_info(text: str) -> dict[str, int]:
+    """The tmem lines of ``xl info`` (``key  : value``); none when this xl has no such lines."""
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in XL_TMEM_FIELDS and value.strip().isdigit():
+            out[key.strip()] = int(value)
+    return out
 
 
 def _run_group(group: str, work: Workload) -> list[Run]:

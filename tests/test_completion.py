@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from kmodemu.cli import main
-from kmodemu.completion import Candidate, Completer, MachineFacts, parse_parm_lines
+from kmodemu.completion import Completer, MachineFacts, parse_parm_lines
 from kmodemu.machine import Machine, MachineDef
 from kmodemu.machine import protocol as proto
 
@@ -78,13 +78,21 @@ def stopped(tmp_path):
 
 # -- module names and parameters, read from the machine directory ----------------------------
 
+def plugins(*dirs: Path) -> list[str]:
+    """Every module this build's plugins declare (more backends land: the tests follow them)."""
+    from kmodemu.modules.discovery import ModuleRegistry
+    return ModuleRegistry(list(dirs)).names()
+
+
 def test_module_names_come_from_the_module_tree(stopped):
     assert complete(f"kmodemu --machine {stopped} insmod zc") == [("plain", "zcache")]
     both = ["params_demo", "params_demo_user"]
-    assert values(f"kmodemu --machine {stopped} insmod ") == [*both, "zcache"]
+    every = plugins(EXAMPLE_PLUGIN)
+    assert set(both) | {"zcache"} <= set(every)
+    assert values(f"kmodemu --machine {stopped} insmod ") == every
     assert values(f"kmodemu --machine {stopped} modprobe p") == both
-    assert values(f"kmodemu --machine {stopped} modinfo -F parm ") == [*both, "zcache"]
-    assert values(f"kmodemu --machine {stopped} modprobe -q -a params_demo ") == [*both, "zcache"]
+    assert values(f"kmodemu --machine {stopped} modinfo -F parm ") == every
+    assert values(f"kmodemu --machine {stopped} modprobe -q -a params_demo ") == every
     assert not (stopped / proto.SOCKET_NAME).exists()  # nothing was started
 
 
@@ -110,8 +118,9 @@ def test_param_keys_already_given_are_not_offered_again(stopped):
 def test_built_in_modules_are_for_modprobe_and_modinfo_not_insmod(tmp_path):
     path = tmp_path / "b"
     Machine.create(path, MachineDef(mem="64M", builtin=["zcache"])).close()
-    assert values(f"kmodemu --machine {path} insmod ") == []
-    assert values(f"kmodemu --machine {path} modprobe ") == ["zcache"]
+    assert values(f"kmodemu --machine {path} insmod ") == [n for n in plugins() if n != "zcache"]
+    assert values(f"kmodemu --machine {path} insmod z") == []
+    assert values(f"kmodemu --machine {path} modprobe ") == plugins()
     assert values(f"kmodemu --machine {path} modinfo z") == ["zcache"]
 
 
@@ -164,8 +173,10 @@ def test_running_machine_pseudo_files_and_loaded_modules(running_machine):
     assert values(f"kmodemu --machine {p} write /sys/module/zcache/parameters/zp") == \
         ["/sys/module/zcache/parameters/zpool"]
     assert values(f"kmodemu --machine {p} write /sys/module/zcache/parameters/zpool ") == []
-    got = complete(f"kmodemu --machine {p} cat /sys/kernel/", shell="zsh")
+    got = complete(f"kmodemu --machine {p} cat /sys/kernel/d", shell="zsh")
     assert got == [("plain", "/sys/kernel/debug/", "directory")]
+    listed = m.run("ls", "-p", "/sys/kernel")[1].split()   # the machine's own answer
+    assert values(f"kmodemu --machine {p} cat /sys/kernel/") == sorted(f"/sys/kernel/{e}" for e in listed)
     # the questions were read-only: nothing journaled, the clock did not move
     assert json.loads((m.path / proto.IMAGE_NAME).read_text())["journal"] == journal
 
@@ -276,11 +287,17 @@ class FakeFacts:
     def domains(self):
         return ["Domain-0", "guest1", "guest2"]
 
+    def xl_commands(self):
+        return {"create": "Create a domain", "destroy": "Terminate a domain immediately",
+                "tmem-list": "List tmem pools"}
+
 
 @pytest.mark.parametrize("command, words, incomplete, expected", [
     ("xl", ["destroy"], "g", ["guest1", "guest2"]),
     ("xl", ["tmem-freeze"], "", ["Domain-0", "guest1", "guest2"]),
-    ("xl", [], "", []),
+    ("xl", [], "", ["create", "destroy", "tmem-list"]),
+    ("xl", [], "t", ["tmem-list"]),
+    ("xl", ["create"], "", []),
     ("modprobe", [], "", ["tmem", "xen_blkfront", "zcache"]),
     ("modprobe", ["-r"], "", ["tmem"]),
     ("modprobe", ["tmem"], "f", ["frontswap="]),
@@ -309,7 +326,9 @@ def test_machine_facts_refuse_to_ask_a_changing_command(tmp_path):
 def test_boot_builtin_lists_plugins_after_the_last_comma():
     assert values("kmodemu boot --builtin zc") == ["zcache"]
     assert values(f"kmodemu boot --module-path {EXAMPLE_PLUGIN} --builtin zcache,") == \
-        ["zcache,params_demo", "zcache,params_demo_user"]
+        [f"zcache,{n}" for n in plugins(EXAMPLE_PLUGIN) if n != "zcache"]
+    assert values(f"kmodemu boot --module-path {EXAMPLE_PLUGIN} --builtin zcache,params_demo,p") \
+        == ["zcache,params_demo,params_demo_user"]
     assert values("kmodemu boot --profile ") == ["3.10", "3.9"]
     assert complete("kmodemu boot --module-path ") == [("dir", "")]
 
@@ -451,3 +470,28 @@ def test_shell_installs_its_completer(stopped):
     finally:
         readline.set_completer(old)
         readline.set_completer_delims(delims)
+
+
+def test_xl_subcommands_come_from_this_builds_xl(tmp_path):
+    """With Xen in the build, xl's own command table; without it, nothing (never a made-up list)."""
+    import importlib.util
+    got = MachineFacts(tmp_path).xl_commands()
+    if importlib.util.find_spec("kmodemu.xen") is None or \
+            importlib.util.find_spec("kmodemu.xen.xl") is None:
+        assert got == {}
+    else:
+        from kmodemu.xen.xl import SUMMARY
+        assert got == SUMMARY and "create" in got
+    assert values(f"kmodemu --machine {tmp_path / 'x'} xl ") == sorted(got)
+
+
+def test_a_real_xen_hosts_guests(running_machine):
+    """With Xen in the build: a running host's guests complete as HOST/GUEST and for xl."""
+    from kmodemu.cli import main as cli
+    if "--xen" not in CliRunner().invoke(cli, ["boot", "--help"]).stdout:
+        pytest.skip("this build has no Xen hypervisor (kmodemu boot --xen)")
+    host = running_machine("xh", boot=("--xen", "--mem", "256M"))
+    rc, _, err = host.run("xl", "create", 'name="web"', "memory=32")
+    assert rc == 0, err
+    assert values(f"kmodemu --machine {host.path} xl destroy ") == ["Domain-0", "web"]
+    assert values(f"kmodemu --machine {host.path}/web cat /proc/cm") == ["/proc/cmdline"]

@@ -99,6 +99,21 @@ def render_report(runs: list[Run], work: Workload) -> str:
                                                             "foreign_pers_pages"),
                                      "#17becf", True))])),
         ]
+    xruns = [r for r in ran if r.final.host]
+    if xruns:
+        parts += [
+            "<h2>The Xen host's memory in tmem</h2>",
+            "<p>What the hypervisor's tmem holds for its guests (persistent: their swapped pages; "
+            "ephemeral: clean file pages), from <code>xl info</code> once a round. The guests share "
+            "the host, so both have the same figure.</p>",
+            _figure(line_chart("Xen host RAM in tmem", "MiB", rounds,
+                               [Series(label, [s.host.get(f, 0) / 1024 for s in xruns[0].samples],
+                                       color, dashed)
+                                for label, f, color, dashed in (
+                                    ("persistent", "tmem_persistent_kb", xruns[0].config.color,
+                                     False),
+                                    ("ephemeral", "tmem_ephemeral_kb", "#bcbd22", True))])),
+        ]
     parts.append(_figure(bar_chart("I/O per run", "pages", [r.config.title for r in ran],
                                    [Series("disk reads", [r.final.disk_reads for r in ran], "#888888"),
                                     Series("swap writes", [r.final.swap_writes for r in ran],

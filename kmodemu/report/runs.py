@@ -13,6 +13,8 @@ from typing import Callable
 PAGE = 4096
 #: RAMster's counters of the pages a RAM server holds for its peers
 FOREIGN_FIELDS = ("foreign_eph_pages", "foreign_pers_pages")
+#: the Xen host's tmem lines of ``xl info`` (kmodemu's accounting lines)
+XL_TMEM_FIELDS = ("tmem_persistent_kb", "tmem_ephemeral_kb")
 #: shown in every cell of a run whose backend this build does not have
 NOT_AVAILABLE = "not available in this build"
 
@@ -72,6 +74,8 @@ class Sample:
     remote: dict[str, int] = field(default_factory=dict)
     #: pages read or touched whose bytes were not what was written (``CORRUPT``)
     corrupt: int = 0
+    #: the Xen host's memory in tmem (``xl info``'s XL_TMEM_FIELDS), shared by its guests
+    host: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -188,6 +192,14 @@ def table_rows(runs: list[Run]) -> list[tuple[str, list[str]]]:
             ("  fetched back", lambda r: remote(r, "remote_eph_pages_succ_get",
                                                 "remote_pers_pages_succ_get")),
             ("  held by the peer", lambda r: remote(r, *FOREIGN_FIELDS)),
+        ]
+    if any(r.final.host for r in runs):
+        def host_tmem(s: Sample) -> int:
+            return sum(s.host.get(f, 0) for f in XL_TMEM_FIELDS) << 10
+
+        figures += [
+            ("Xen host RAM in tmem", lambda r: _mib(host_tmem(r.final)) if r.final.host else "-"),
+            ("  peak", lambda r: _mib(max(host_tmem(s) for s in r.samples)) if r.final.host else "-"),
         ]
     figures += [
         ("files intact (sha256)", intact),
