@@ -184,7 +184,7 @@ def test_running_machine_pseudo_files_and_loaded_modules(running_machine):
 def test_ls_p_marks_directories(running_machine):
     m = running_machine("l", boot=("--mem", "64M"))
     assert m.run("ls", "-p", "/") == (0, "proc/\nsys/\n", "")
-    assert m.run("ls", "-p", "/proc/sys/kernel") == (0, "tainted\nmodprobe\n", "")
+    assert m.run("ls", "-p", "/proc/sys/kernel") == (0, "tainted\nrandomize_va_space\nmodprobe\n", "")
     assert m.run("ls", "-p", "/proc/sys") == (0, "kernel/\nvm/\n", "")
 
 
