@@ -18,8 +18,8 @@ import errno
 import re
 from dataclasses import dataclass
 
-_IDENT = re.compile(r"[A-Za-z_][._0-9A-Za-z]*")
-_NUMBER = re.compile(r"0x[0-9a-fA-F]+|[0-9]+(?:\.[0-9]+)?")
+_IDENT = re.compile(r"[A-Za-z_][._0-9A-Za-z]*", re.ASCII)
+_NUMBER = re.compile(r"0x[0-9a-fA-F]+|[0-9]+(?:\.[0-9]+)?", re.ASCII)
 _STRING_DQ = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 _STRING_SQ = re.compile(r"'(?:[^'\\\n]|\\.)*'")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v",
@@ -96,14 +96,10 @@ def tokenize(text: str) -> list[Token]:
             else:
                 toks.append(Token("STRING", m.group(0), line, _dequote(m.group(0))))
                 i = m.end()
-        elif c.isdigit():
-            m = _NUMBER.match(text, i)
-            assert m is not None
+        elif (m := _NUMBER.match(text, i)) is not None:
             toks.append(Token("NUMBER", m.group(0), line, m.group(0)))
             i = m.end()
-        elif c.isalpha() or c == "_":
-            m = _IDENT.match(text, i)
-            assert m is not None
+        elif (m := _IDENT.match(text, i)) is not None:
             toks.append(Token("IDENT", m.group(0), line, m.group(0)))
             i = m.end()
         else:
