@@ -248,9 +248,11 @@ class Xl:
             else:
                 self._help("create")
                 return 2
-        if filename is None:
+        if filename is None and not extra:
             self.err.write("Config file not specified and none in save file\n")
             return -ERROR_INVAL
+        if filename is None:
+            filename = "/dev/null"   # xl(1): without a file, the settings are the command line's
         if filename == "/dev/null":
             data = ""
         else:

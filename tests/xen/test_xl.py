@@ -57,6 +57,8 @@ def test_key_value_overrides_and_dev_null():
     assert g.tot_pages == 32 * 256 and g.max_pages == 96 * 256
     assert xl(x, "create", "/dev/null", 'name="g3"')[0] == 0
     assert hv.domain_by_name("g3").tot_pages == 32 * 256      # libxl's default 32 MB
+    assert xl(x, "create", 'name="g4"', "memory=16") == (0, "", "Parsing config from /dev/null\n")
+    assert hv.domain_by_name("g4").tot_pages == 16 * 256
 
 
 def test_create_errors_leave_host_unchanged():
