@@ -17,6 +17,8 @@ from typing import IO, Sequence
 import click
 
 from kmodemu.console.mm import COMMANDS as MM_COMMANDS, READONLY as MM_READONLY
+from kmodemu.console.xen import COMMANDS as XEN_COMMANDS
+from kmodemu.console.xen import xl_readonly
 from kmodemu.console.context import ConsoleMachine, machine_of
 from kmodemu.errors import KernelError
 
@@ -37,6 +39,10 @@ def is_readonly(argv: Sequence[str]) -> bool:
         return True
     if argv[0] == "dmesg":
         return not any(a in ("-c", "-C", "--clear", "--read-clear") for a in argv[1:])
+    if argv[0] == "xl":
+        return xl_readonly(argv[1:])
+    if argv[0] == "xen-guest":
+        return len(argv) < 3 or is_readonly(argv[2:])
     if argv[0] == "modprobe":
         return any(a in ("-n", "--dry-run", "--show-depends", "-D", "--showconfig", "-c",
                          "--show-config", "-R", "--resolve-alias") for a in argv[1:])
@@ -226,6 +232,9 @@ def sleep(ctx: click.Context, durations: tuple[str, ...]) -> None:
         ctx.exit(1)
     machine_of(ctx).kernel.clock.advance(int(round(total * 1e9)))
 
+
+for _cmd in XEN_COMMANDS:  # a Xen host's toolstack and its guests' route
+    console.add_command(_cmd)
 
 for _cmd in MM_COMMANDS:  # the memory model's tools
     console.add_command(_cmd)

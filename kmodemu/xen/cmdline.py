@@ -4,7 +4,7 @@ Xen's rules, not Linux's: options are separated by spaces; a boolean is
 ``NAME``, ``no-NAME`` or ``NAME=VALUE`` where VALUE is one of
 no/off/false/disable/0 (false) — anything else reads as true, as in Xen 4.2's
 ``parse_bool`` use; unknown options are ignored without a word. Only the
-options this emulator acts on are declared: tmem's six (reference §4.7) and
+options this emulator acts on are declared: tmem's six (Xen's tmem_xen.c) and
 ``dom0_mem``.
 """
 

@@ -160,7 +160,7 @@ class Hypervisor:
         del self.domains[dom.domid]
 
     def now(self) -> float:
-        return float(self.clock.now_ns()) / 1e9 if self.clock is not None else 0.0
+        return float(self.clock.ns) / 1e9 if self.clock is not None else 0.0
 
     # -- hypercalls from guests ---------------------------------------------------
 

@@ -6,7 +6,7 @@ pools; up to 16 global shared pools joined by uuid; objects keyed by a
 lists (the global one and their pool owner's) and may vanish at any time;
 persistent pages are never evicted and are billed to the owning domain.
 
-Semantics kept from the source (reference §4.2–§4.6): exclusive gets in
+Semantics kept from tmem.c (do_tmem_put, do_tmem_get, tmem_evict...): exclusive gets in
 private ephemeral pools, non-destructive gets that move a page to the MRU end
 in shared ones; duplicate puts that replace in place or flush the old copy
 and return -ENOSPC (and still work on a frozen client); -EEMPTY from a get on

@@ -1,4 +1,4 @@
-"""tmem's return codes and pool rules, one behaviour per test (reference §2.1, §4.2-§4.6, §6)."""
+"""tmem's return codes and pool rules, one behaviour per test (Xen common/tmem.c, public/tmem.h)."""
 
 from __future__ import annotations
 

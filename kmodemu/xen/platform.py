@@ -1,0 +1,59 @@
+"""What a Linux kernel running as a Xen domain has that bare metal lacks (arch/x86/xen).
+
+``attach(kernel, hv, dom)`` runs before the kernel boots: it exports as
+vmlinux symbols what drivers/xen code reaches — ``xen_domain`` and
+``xen_initial_domain`` (``include/xen/xen.h``), the tmem hypercall
+``HYPERVISOR_tmem_op`` (one ``struct tmem_op`` in, the return value out), and
+the balloon driver's ``balloon_set_new_target``/``balloon_stats`` — and starts
+the balloon driver (``drivers/xen/balloon.c`` + ``xen-balloon.c``; its sysfs
+files exist from boot, it touches memory on its first target). A module
+finds out it runs on Xen the way Linux code does: by asking ``xen_domain``.
+A kernel without ``attach`` has none of these symbols: the tmem shim's
+``requires`` then fail to resolve on bare metal, which the shim turns into
+Linux's -ENODEV before it gets that far (see plugins/xen_tmem).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import abi
+from .balloon import Balloon
+from .domain import Domain
+from .hypervisor import Hypervisor
+
+#: the symbols a Xen guest kernel exports beyond a bare-metal one
+XEN_SYMBOLS = ("xen_domain", "xen_initial_domain", "HYPERVISOR_tmem_op",
+               "balloon_set_new_target", "balloon_stats")
+
+
+class XenPlatform:
+    """One domain's view of its hypervisor, hung on the kernel as ``kernel.xen``."""
+
+    __slots__ = ("hv", "dom", "balloon")
+
+    def __init__(self, hv: Hypervisor, dom: Domain):
+        self.hv = hv
+        self.dom = dom
+        self.balloon: Balloon | None = None
+
+    def tmem_op(self, op: abi.TmemOp) -> int:
+        """``HYPERVISOR_tmem_op``: hypercall 38 on behalf of this domain."""
+        return self.hv.tmem.do_tmem_op(self.dom, op)
+
+
+def attach(kernel: Any, hv: Hypervisor, dom: Domain) -> XenPlatform:
+    """Make ``kernel`` (not booted yet) a guest of ``hv`` running as ``dom``."""
+    plat = XenPlatform(hv, dom)
+    kernel.xen = plat
+    dom.kernel = kernel
+    exports = kernel.modules.export_core
+    exports("xen_domain", lambda: True)
+    exports("xen_initial_domain", lambda: dom.domid == 0)
+    exports("HYPERVISOR_tmem_op", plat.tmem_op)
+
+    balloon = Balloon(kernel, hv, dom)
+    plat.balloon = balloon
+    exports("balloon_set_new_target", balloon.set_new_target)
+    exports("balloon_stats", balloon.stats)
+    return plat
