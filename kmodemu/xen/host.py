@@ -65,8 +65,13 @@ class XenHost:
     # -- xl's GuestBuilder ---------------------------------------------------------
     def build(self, dom: Domain, cfg: DomainConfig) -> None:
         """Boot the guest kernel of ``dom``; a kernel that does not boot is a KernelError."""
+        seed = cfg.raw.get("seed", self.seed)   # a guest's seed: its config's, else the host's
+        try:
+            seed = int(seed, 0) if isinstance(seed, str) else self.seed
+        except ValueError:
+            raise KernelError(22, f"seed {seed!r} is not a number") from None
         fields = {"cmdline": cfg.extra, "mem": f"{dom.tot_pages * 4}K",
-                  "builtin": list(cfg.builtin), "seed": self.seed + dom.domid}
+                  "builtin": list(cfg.builtin), "seed": seed}
         if cfg.profile:
             fields["profile"] = cfg.profile
         try:

@@ -21,21 +21,23 @@ from . import abi
 from .balloon import Balloon
 from .domain import Domain
 from .hypervisor import Hypervisor
+from .selfballoon import SelfBalloon
 
 #: the symbols a Xen guest kernel exports beyond a bare-metal one
 XEN_SYMBOLS = ("xen_domain", "xen_initial_domain", "HYPERVISOR_tmem_op",
-               "balloon_set_new_target", "balloon_stats")
+               "balloon_set_new_target", "balloon_stats", "xen_selfballoon_init")
 
 
 class XenPlatform:
     """One domain's view of its hypervisor, hung on the kernel as ``kernel.xen``."""
 
-    __slots__ = ("hv", "dom", "balloon")
+    __slots__ = ("hv", "dom", "balloon", "selfballoon")
 
     def __init__(self, hv: Hypervisor, dom: Domain):
         self.hv = hv
         self.dom = dom
         self.balloon: Balloon | None = None
+        self.selfballoon: SelfBalloon | None = None
 
     def tmem_op(self, op: abi.TmemOp) -> int:
         """``HYPERVISOR_tmem_op``: hypercall 38 on behalf of this domain."""
@@ -56,4 +58,7 @@ def attach(kernel: Any, hv: Hypervisor, dom: Domain) -> XenPlatform:
     plat.balloon = balloon
     exports("balloon_set_new_target", balloon.set_new_target)
     exports("balloon_stats", balloon.stats)
+    sb = SelfBalloon(kernel, balloon, dom0=dom.domid == 0)
+    plat.selfballoon = sb
+    exports("xen_selfballoon_init", sb.init)
     return plat
