@@ -15,6 +15,7 @@ Linux's -ENODEV before it gets that far (see plugins/xen_tmem).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from . import abi
@@ -52,7 +53,8 @@ def attach(kernel: Any, hv: Hypervisor, dom: Domain) -> XenPlatform:
     exports = kernel.modules.export_core
     exports("xen_domain", lambda: True)
     exports("xen_initial_domain", lambda: dom.domid == 0)
-    exports("HYPERVISOR_tmem_op", plat.tmem_op)
+    # the hypercall as one C-level partial: the per-page path pays no extra Python frame
+    exports("HYPERVISOR_tmem_op", functools.partial(hv.tmem.do_tmem_op, dom))
 
     balloon = Balloon(kernel, hv, dom)
     plat.balloon = balloon

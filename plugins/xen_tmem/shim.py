@@ -65,10 +65,18 @@ class Hypercalls:
 class TmemCleancacheOps:
     """``tmem_cleancache_ops``."""
 
-    __slots__ = ("hc",)
+    __slots__ = ("hc", "_key", "_oid")
 
     def __init__(self, hc: Hypercalls):
         self.hc = hc
+        self._key: bytes | None = None
+        self._oid = (0, 0, 0)
+
+    def _oid_of(self, key: bytes) -> tuple[int, int, int]:
+        """The oid of ``key``; consecutive pages of one file reuse the last conversion."""
+        if key != self._key:
+            self._key, self._oid = key, filekey_oid(key)
+        return self._oid
 
     def init_fs(self, pagesize: int) -> int:
         if pagesize != abi.PAGE_SIZE:
@@ -83,23 +91,23 @@ class TmemCleancacheOps:
     def put_page(self, pool_id: int, key: bytes, index: int, page: Any) -> None:
         if pool_id < 0 or index > U32:
             return
-        self.hc.page_op(abi.TMEM_PUT_PAGE, pool_id, filekey_oid(key), index, page)
+        self.hc.page_op(abi.TMEM_PUT_PAGE, pool_id, self._oid_of(key), index, page)
 
     def get_page(self, pool_id: int, key: bytes, index: int, page: Any) -> int:
         if pool_id < 0 or index > U32:
             return -1
-        rc = self.hc.page_op(abi.TMEM_GET_PAGE, pool_id, filekey_oid(key), index, page)
+        rc = self.hc.page_op(abi.TMEM_GET_PAGE, pool_id, self._oid_of(key), index, page)
         return 0 if rc == 1 else -1
 
     def invalidate_page(self, pool_id: int, key: bytes, index: int) -> None:
         if pool_id < 0 or index > U32:
             return
-        self.hc.page_op(abi.TMEM_FLUSH_PAGE, pool_id, filekey_oid(key), index, None)
+        self.hc.page_op(abi.TMEM_FLUSH_PAGE, pool_id, self._oid_of(key), index, None)
 
     def invalidate_inode(self, pool_id: int, key: bytes) -> None:
         if pool_id < 0:
             return
-        self.hc.page_op(abi.TMEM_FLUSH_OBJECT, pool_id, filekey_oid(key), 0, None)
+        self.hc.page_op(abi.TMEM_FLUSH_OBJECT, pool_id, self._oid_of(key), 0, None)
 
     def invalidate_fs(self, pool_id: int) -> None:
         if pool_id < 0:
