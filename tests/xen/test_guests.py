@@ -297,3 +297,36 @@ def test_destroy_gives_the_memory_back_and_unregisters():
     assert m.guests.names() == [] and m.xen.hv.heap.free_pages == free
     rc, _, err = m.capture(["xen-guest", "g", "dmesg"])
     assert (rc, err) == (1, "kmodemu: g: no such domain\n")
+
+
+def test_xl_create_from_a_host_file_is_replayed_from_the_machines_copy(tmp_path):
+    cfg = tmp_path / "g1.cfg"
+    cfg.write_text('# a guest\nname = "g1"\nmemory = 64\nextra = "tmem"\nbuiltin = "tmem"\n')
+    path = tmp_path / "h"
+    m = Machine.create(path, MachineDef(mem="256M", xen=True, xen_cmdline="tmem"))
+    rc, out, err = m.capture(["xl", "create", str(cfg)])
+    assert (rc, out, err) == (0, "", f"Parsing config from {cfg}\n")
+    m.close()
+    cfg.unlink()     # replay reads the copy the machine took, never the host again
+    again = Machine.open(path)
+    assert again.guests.names() == ["g1"]
+    assert "Transcendent" in g(again, "g1", "dmesg")
+    rc, _, err = again.capture(["xl", "create", str(cfg)])
+    assert rc == 3 and err.endswith("No such file or directory\n")
+    again.close()
+
+
+def test_bad_config_and_unknown_guest_change_nothing(tmp_path):
+    m = host()
+    bad = tmp_path / "bad.cfg"
+    bad.write_text('name = "x"\nmemory = lots\n')
+    before = (m.xen.hv.accounting(), list(m.journal))
+    rc, _, err = m.capture(["xl", "create", str(bad)])
+    assert rc == 1 and "unexpected IDENT" in err and err.endswith("Failed to parse config: "
+                                                                   "Invalid argument\n")
+    rc, _, err = m.capture(["xl", "create", 'name="y"', 'profile="2.6"'])
+    assert rc == 3 and "cannot (re-)build domain" in err
+    rc, _, err = m.capture(["xl", "create", 'name="z"', "memory=100000"])
+    assert rc == 3 and "Out of memory" in err
+    assert (m.xen.hv.accounting(), list(m.journal)) == before
+    assert list(m.xen.hv.domains) == [0] and m.guests.names() == []
