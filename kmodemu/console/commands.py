@@ -251,6 +251,15 @@ def _trace(kernel) -> tuple:
             tuple((m.name, m.state) for m in kernel.modules.loaded()))
 
 
+def _machine_trace(machine: ConsoleMachine) -> tuple:
+    """The kernel's trace, and on a Xen host its guests' (a guest's failed command that
+    logged changed the guest: the host journals it)."""
+    host = getattr(machine, "xen", None)
+    guests = host.machines if host is not None else {}
+    return (_trace(machine.kernel),
+            tuple((name, _trace(g.kernel)) for name, g in sorted(guests.items())))
+
+
 def execute_command(machine: ConsoleMachine, argv: Sequence[str], out: IO[str],
                     err: IO[str]) -> tuple[int, bool]:
     """Run one console command line; return (exit status, whether it may have changed the machine).
@@ -265,7 +274,7 @@ def execute_command(machine: ConsoleMachine, argv: Sequence[str], out: IO[str],
         return 0, False
     changed = not is_readonly(argv)
     kernel = machine.kernel
-    before = _trace(kernel)
+    before = _machine_trace(machine)
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             result = console.main(args=list(argv), prog_name="kmodemu", obj=machine,
@@ -294,7 +303,7 @@ def execute_command(machine: ConsoleMachine, argv: Sequence[str], out: IO[str],
             click.echo(f"kmodemu: {argv[0]}: internal error: {type(e).__name__}: {e} "
                        "(KMODEMU_DEBUG=1 shows the traceback)", err=True)
             rc, changed = INTERNAL_ERROR, False
-        if changed and rc and _trace(kernel) == before:
+        if changed and rc and _machine_trace(machine) == before:
             # failed without a log line, a tick or a module loaded: it changed nothing (a
             # failed command leaves the machine as it was), so it is neither charged nor
             # journaled

@@ -330,3 +330,19 @@ def test_bad_config_and_unknown_guest_change_nothing(tmp_path):
     assert rc == 3 and "Out of memory" in err
     assert (m.xen.hv.accounting(), list(m.journal)) == before
     assert list(m.xen.hv.domains) == [0] and m.guests.names() == []
+
+
+def test_a_failed_guest_command_that_logged_is_journaled_and_replayed(tmp_path):
+    path = tmp_path / "h"
+    m = Machine.create(path, MachineDef(mem="256M", xen=True, xen_cmdline="tmem"))
+    create(m, "old", 64, 'profile="3.9"')
+    rc, _, _ = m.capture(["xen-guest", "old", "modprobe", "tmem"])
+    assert rc == 1
+    assert m.journal[-1] == ["xen-guest", "old", "modprobe", "tmem"]
+    dmesg = g(m, "old", "dmesg")
+    rc, _, _ = m.capture(["xen-guest", "old", "cat", "/nonexistent"])   # changed nothing
+    assert rc == 1 and m.journal[-1] == ["xen-guest", "old", "modprobe", "tmem"]
+    m.close()
+    again = Machine.open(path)
+    assert g(again, "old", "dmesg") == dmesg
+    again.close()
