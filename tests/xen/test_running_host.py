@@ -20,6 +20,8 @@ def test_host_and_guest_through_the_cli_survive_a_kill(tmp_path):
         res = kmodemu(*guest, "read", "/d/f")
         assert res.stdout == "/d/f: 64 pages, 0 cached, 64 from cleancache, 0 from disk\n"
         before = m.cli("xl", "tmem-list", "-a").stdout
+        from kmodemu.machine import client
+        assert client.info(m.path)["guests"] == ["g1"]   # what completion offers for xl
         dom0 = kmodemu("--machine", f"{m.path}/Domain-0", "xl", "list")
         assert dom0.returncode == 0 and "g1 " in dom0.stdout
         res = kmodemu("--machine", f"{m.path}/nope", "dmesg")
