@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from . import abi
 from .balloon import Balloon
 from .domain import Domain
 from .hypervisor import Hypervisor
@@ -39,10 +38,6 @@ class XenPlatform:
         self.dom = dom
         self.balloon: Balloon | None = None
         self.selfballoon: SelfBalloon | None = None
-
-    def tmem_op(self, op: abi.TmemOp) -> int:
-        """``HYPERVISOR_tmem_op``: hypercall 38 on behalf of this domain."""
-        return self.hv.tmem.do_tmem_op(self.dom, op)
 
 
 def attach(kernel: Any, hv: Hypervisor, dom: Domain) -> XenPlatform:

@@ -106,6 +106,20 @@ def test_module_params_read_only_and_39_refusal():
     assert (rc, err) == (1, "modprobe: ERROR: could not insert 'tmem': Invalid argument\n")
 
 
+def test_only_xen_kernels_export_the_xen_symbols():
+    from kmodemu.xen.platform import XEN_SYMBOLS
+    bare = Machine(MachineDef(mem="64M"))
+    m = host()
+    create(m, "g", 64)
+    guest_kernel = m.xen.hv.domain_by_name("g").kernel
+    for name in XEN_SYMBOLS:
+        assert bare.kernel.modules.symbol_value(name) is None
+        assert guest_kernel.modules.symbol_value(name) is not None
+        assert m.kernel.modules.symbol_value(name) is not None      # dom0 is a Xen kernel
+    assert guest_kernel.modules.symbol_value("xen_initial_domain")() is False
+    assert m.kernel.modules.symbol_value("xen_initial_domain")() is True
+
+
 def test_bare_metal_module_does_not_load_and_built_in_is_silent():
     m = Machine(MachineDef(mem="128M"))
     rc, _, err = m.capture(["modprobe", "tmem"])
