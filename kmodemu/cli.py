@@ -249,8 +249,13 @@ def main(ctx: click.Context, machine_dir: str | None) -> None:
               help="virtual: time passes only with commands (deterministic); real: the running "
                    "machine follows wall time.")
 @click.option("--force", is_flag=True, help="Replace an existing machine (only once the new one boots).")
+@click.option("--xen", is_flag=True, help="Boot a Xen host: the hypervisor with --mem of RAM, this "
+                                          "kernel as dom0; guests come from xl create (docs/xen.md).")
+@click.option("--xen-cmdline", default="", metavar="OPTIONS",
+              help="The hypervisor's boot options (with --xen), e.g. \"tmem tmem_compress\".")
 @click.pass_context
-def boot(ctx, cmdline, profile, mem, builtin, module_path, release, seed, clock, force) -> None:
+def boot(ctx, cmdline, profile, mem, builtin, module_path, release, seed, clock, force, xen,
+         xen_cmdline) -> None:
     """Boot a machine: its process starts and runs until poweroff (an old one is kept unless --force)."""
     from kmodemu.errors import KernelError
     from kmodemu.machine import Machine, MachineDef, MachineError
@@ -260,7 +265,8 @@ def boot(ctx, cmdline, profile, mem, builtin, module_path, release, seed, clock,
     try:
         definition = MachineDef(cmdline=cmdline, profile=profile, mem=mem, builtin=builtins,
                                 module_path=[str(Path(p).resolve()) for p in module_path],
-                                release=release, seed=seed, clock=clock).validate()
+                                release=release, seed=seed, clock=clock, xen=xen,
+                                xen_cmdline=xen_cmdline).validate()
         with client.boot_lock(path, wait=False):
             if (path / proto.IMAGE_NAME).exists() and not force:
                 raise MachineError(f"{path}: a machine already exists (use --force to replace it)")

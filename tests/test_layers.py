@@ -37,6 +37,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # they see the Kernel only as a TYPE_CHECKING annotation.
     ("vmlinux", ("kmodemu.kernel.kernel",)),
     ("tmem", ("kmodemu.tmem",)),
+    # The emulated hypervisor and a guest kernel's Xen platform (kmodemu/xen): the Xen
+    # tmem shim, a backend, makes its hypercalls into it; machines and the console build on it.
+    ("xen", ("kmodemu.xen",)),
     ("backends", ("plugins",)),
     ("tools", ("kmodemu.kmod", "kmodemu.hints")),
     ("workloads", ("kmodemu.workloads",)),

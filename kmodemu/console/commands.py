@@ -17,6 +17,8 @@ from typing import IO, Sequence
 import click
 
 from kmodemu.console.mm import COMMANDS as MM_COMMANDS, READONLY as MM_READONLY
+from kmodemu.console.xen import COMMANDS as XEN_COMMANDS
+from kmodemu.console.xen import xl_readonly
 from kmodemu.console.context import ConsoleMachine, machine_of
 from kmodemu.errors import KernelError
 
@@ -37,6 +39,10 @@ def is_readonly(argv: Sequence[str]) -> bool:
         return True
     if argv[0] == "dmesg":
         return not any(a in ("-c", "-C", "--clear", "--read-clear") for a in argv[1:])
+    if argv[0] == "xl":
+        return xl_readonly(argv[1:])
+    if argv[0] == "xen-guest":
+        return len(argv) < 3 or is_readonly(argv[2:])
     if argv[0] == "modprobe":
         return any(a in ("-n", "--dry-run", "--show-depends", "-D", "--showconfig", "-c",
                          "--show-config", "-R", "--resolve-alias") for a in argv[1:])
@@ -227,6 +233,9 @@ def sleep(ctx: click.Context, durations: tuple[str, ...]) -> None:
     machine_of(ctx).kernel.clock.advance(int(round(total * 1e9)))
 
 
+for _cmd in XEN_COMMANDS:  # a Xen host's toolstack and its guests' route
+    console.add_command(_cmd)
+
 for _cmd in MM_COMMANDS:  # the memory model's tools
     console.add_command(_cmd)
 
@@ -240,6 +249,15 @@ def _trace(kernel) -> tuple:
     """What a failed command may leave behind: log lines, virtual time, modules loaded."""
     return (kernel.log.seq, kernel.clock.ns,
             tuple((m.name, m.state) for m in kernel.modules.loaded()))
+
+
+def _machine_trace(machine: ConsoleMachine) -> tuple:
+    """The kernel's trace, and on a Xen host its guests' (a guest's failed command that
+    logged changed the guest: the host journals it)."""
+    host = getattr(machine, "xen", None)
+    guests = host.machines if host is not None else {}
+    return (_trace(machine.kernel),
+            tuple((name, _trace(g.kernel)) for name, g in sorted(guests.items())))
 
 
 def execute_command(machine: ConsoleMachine, argv: Sequence[str], out: IO[str],
@@ -256,7 +274,7 @@ def execute_command(machine: ConsoleMachine, argv: Sequence[str], out: IO[str],
         return 0, False
     changed = not is_readonly(argv)
     kernel = machine.kernel
-    before = _trace(kernel)
+    before = _machine_trace(machine)
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             result = console.main(args=list(argv), prog_name="kmodemu", obj=machine,
@@ -285,7 +303,7 @@ def execute_command(machine: ConsoleMachine, argv: Sequence[str], out: IO[str],
             click.echo(f"kmodemu: {argv[0]}: internal error: {type(e).__name__}: {e} "
                        "(KMODEMU_DEBUG=1 shows the traceback)", err=True)
             rc, changed = INTERNAL_ERROR, False
-        if changed and rc and _trace(kernel) == before:
+        if changed and rc and _machine_trace(machine) == before:
             # failed without a log line, a tick or a module loaded: it changed nothing (a
             # failed command leaves the machine as it was), so it is neither charged nor
             # journaled

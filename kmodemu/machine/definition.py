@@ -32,6 +32,10 @@ class MachineDef:
     #: "virtual" (time passes only with commands: deterministic) or "real" (a running
     #: machine process follows wall time; what passed is journaled)
     clock: str = "virtual"
+    #: a Xen host (``boot --xen``): ``mem`` is the host's RAM, the kernel is dom0 with its
+    #: share, ``xen_cmdline`` the hypervisor's boot options (docs/xen.md)
+    xen: bool = False
+    xen_cmdline: str = ""
 
     def validate(self) -> "MachineDef":
         get_profile(self.profile)
@@ -41,6 +45,13 @@ class MachineDef:
         from kmodemu.kernel.kernel import MAX_MEM, MIN_MEM
         if size < MIN_MEM:
             raise ValueError(f"mem {self.mem}: below the {MIN_MEM >> 20}M a kmodemu kernel needs to boot")
+        if self.xen:
+            from kmodemu.xen.hypervisor import MIN_HOST_BYTES
+            if size < MIN_HOST_BYTES:
+                raise ValueError(f"mem {self.mem}: a Xen host needs at least "
+                                 f"{MIN_HOST_BYTES >> 20}M")
+        elif self.xen_cmdline:
+            raise ValueError("xen_cmdline (--xen-cmdline) is for a Xen host (--xen)")
         if size > MAX_MEM:
             raise ValueError(f"mem {self.mem}: above the {MAX_MEM >> 40}T an x86-64 kernel addresses "
                              "(MAX_PHYSMEM_BITS 46)")
@@ -54,6 +65,8 @@ class MachineDef:
         data = asdict(self)
         if data["clock"] == "virtual":  # images of older kmodemu stay byte-identical
             del data["clock"]
+        if not data["xen"]:
+            del data["xen"], data["xen_cmdline"]
         return data
 
     @classmethod

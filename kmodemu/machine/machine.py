@@ -21,7 +21,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import IO, Callable, Sequence
+from typing import IO, Any, Callable, Sequence
 
 from kmodemu.console import INTERNAL_ERROR, execute_command, is_readonly
 from kmodemu.errors import KernelError
@@ -51,8 +51,13 @@ def default_machine_dir() -> Path:
 class Machine:
     """A booted kernel, its disk and (when persistent) its image directory."""
 
-    def __init__(self, definition: MachineDef, path: Path | None = None):
+    def __init__(self, definition: MachineDef, path: Path | None = None, *,
+                 platform: Callable[[Kernel], None] | None = None):
         self.definition = definition.validate()
+        #: a guest's platform hook (its hypervisor's symbols), run on each new kernel before boot
+        self._platform = platform
+        #: the hypervisor and guests when this machine is a Xen host (``boot --xen``)
+        self.xen: Any = None
         self.path = Path(path) if path else None
         self.journal: list[jn.Entry] = []
         self.powered_off = False
@@ -78,10 +83,25 @@ class Machine:
 
     def _new_kernel(self) -> Kernel:
         d = self.definition
-        kernel = Kernel(cmdline=d.cmdline, profile=d.profile, release=d.release, mem=d.mem_bytes,
+        mem = d.mem_bytes
+        if d.xen:  # the definition's mem is the host's; the kernel is dom0 with its share
+            from kmodemu.xen.host import XenHost
+            self.xen = XenHost(mem, d.xen_cmdline, make_guest=self._make_guest,
+                               registry=self.guests, host_run=self.run, seed=d.seed)
+            mem = self.xen.hv.dom0.tot_pages << 12
+        kernel = Kernel(cmdline=d.cmdline, profile=d.profile, release=d.release, mem=mem,
                         registry=self.registry, builtin=d.builtin, seed=d.seed)
         kernel.host_policy = self.policy
+        if self.xen is not None:
+            self.xen.attach_dom0(kernel)
+        if self._platform is not None:
+            self._platform(kernel)
         return kernel
+
+    def _make_guest(self, fields: dict[str, Any], platform: Callable[[Kernel], None]) -> "Machine":
+        """A Xen guest: an in-memory machine with this host's modules, on ``platform``."""
+        fields = dict(fields, module_path=[str(self._local(p)) for p in self.definition.module_path])
+        return Machine(MachineDef(**fields), platform=platform)
 
     def _local(self, p: str) -> Path:
         """A path of the definition: relative ones are inside the machine directory."""
@@ -234,16 +254,20 @@ class Machine:
         definition = MachineDef.from_dict(self.definition.to_dict())
         if cmdline is not None:
             definition.cmdline = cmdline
-        old = (self.definition, self.kernel)
+        old = (self.definition, self.kernel, self.xen, self.guests)
         self.definition = definition
+        if self.xen is not None:  # a host's reboot ends its guests
+            self.guests = GuestRegistry()
         try:
             kernel = self._new_kernel()
             self.kernel = kernel
             self._prepare_disk()
             _boot(kernel)
         except BaseException:
-            self.definition, self.kernel = old
+            self.definition, self.kernel, self.xen, self.guests = old
             raise
+        if old[2] is not None:
+            old[2].close()
         self.journal = []
         self.powered_off = False
         self.save()
@@ -266,6 +290,8 @@ class Machine:
         self.save()
 
     def close(self) -> None:
+        if self.xen is not None:
+            self.xen.close()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None

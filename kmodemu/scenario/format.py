@@ -30,7 +30,7 @@ SUFFIX = ".scn"
 #: header keys and whether they may repeat
 HEADER_KEYS = {"name": False, "description": False, "profile": False, "cmdline": False,
                "mem": False, "builtin": True, "module-path": True, "seed": False,
-               "release": False, "skip": False, "requires": True}
+               "release": False, "skip": False, "requires": True, "xen": False}
 _HEADER = re.compile(r"([A-Za-z][A-Za-z0-9_-]*):(?:\s+(.*))?$")
 _HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
 
@@ -86,6 +86,8 @@ class Scenario:
     description: str = ""
     skip: str | None = None
     requires: list[str] = field(default_factory=list)
+    #: a Xen host (header ``xen: OPTIONS``, the hypervisor's boot options, possibly empty)
+    xen: str | None = None
 
     def machine_def(self, seed: int | None = None):
         """The ``MachineDef`` a fresh machine for this scenario boots from."""
@@ -93,7 +95,8 @@ class Scenario:
 
         return MachineDef(cmdline=self.cmdline, profile=self.profile, mem=self.mem,
                           builtin=list(self.builtin), module_path=list(self.module_path),
-                          release=self.release, seed=self.seed if seed is None else seed)
+                          release=self.release, seed=self.seed if seed is None else seed,
+                          xen=self.xen is not None, xen_cmdline=self.xen or "")
 
     def rebuild(self, blocks: dict[int, list[str]]) -> str:
         """The file's text with the expected output of some steps replaced.
@@ -217,7 +220,8 @@ def _build(header: dict[str, list[str]], header_line: dict[str, int], steps: lis
                     mem=one("mem", "256M"), builtin=words("builtin"), module_path=module_path,
                     seed=seed, release=one("release"), description=one("description", ""),
                     skip=(skip or "skipped") if "skip" in header else None,
-                    requires=words("requires"))
+                    requires=words("requires"),
+                    xen=(one("xen") or "") if "xen" in header else None)
 
 
 def render(definition, steps: list[tuple[str, str | None, list[str]]], *,
@@ -241,6 +245,8 @@ def render(definition, steps: list[tuple[str, str | None, list[str]]], *,
     if definition.release:
         out.append(f"release: {definition.release}")
     out.append(f"seed: {definition.seed}")
+    if getattr(definition, "xen", False):
+        out.append(f"xen: {definition.xen_cmdline}".rstrip())
     out.append("")
     for command, stdin, block in steps:
         if command is None:

@@ -84,7 +84,7 @@ def test_wheel_holds_kmodemu_and_zcache_and_nothing_of_the_tree(installed, tmp_p
     assert Path(zcache_file).is_relative_to(installed)
     assert Path(zcache_file).parent.name == "zcache"
     assert Path(zcache_file).parent.parent.name == "kmodemu_plugins"
-    assert eps == "[('zcache', 'kmodemu_plugins.zcache')]"
+    assert eps == "[('xen_tmem', 'kmodemu_plugins.xen_tmem'), ('zcache', 'kmodemu_plugins.zcache')]"
 
 
 def test_installed_kmodemu_finds_zcache_through_its_entry_point(installed, tmp_path):
