@@ -320,11 +320,15 @@ def _content(ctx: click.Context, spec: str, size: int, seed: int | None) -> Cont
 @click.pass_context
 def mkdir_cmd(ctx, parents, paths):
     """Make directories (mount points, or directories inside a filesystem)."""
-    mm = _mm(ctx)
+    kernel = ctx.find_root().obj.kernel
     rc = 0
     for p in paths:
         try:
-            mm.fs.mkdir(p, parents=parents)
+            configfs = getattr(kernel, "configfs", None)
+            if configfs is not None and configfs.owns(p):
+                configfs.mkdir(p)  # a kernel object, made by its configfs group
+            else:
+                _mm(ctx).fs.mkdir(p, parents=parents)
         except KernelError as e:
             click.echo(f"mkdir: cannot create directory '{p}': {os.strerror(e.errno)}", err=True)
             rc = 1

@@ -17,7 +17,9 @@ import pluggy
 
 from kmodemu import hookspecs
 from kmodemu.errors import KernelError
+from kmodemu.kernel.bkl import BigKernelLock
 from kmodemu.kernel.clock import VirtualClock
+from kmodemu.kernel.configfs import ConfigFS
 from kmodemu.kernel.fault_inject import FaultInjection
 from kmodemu.kernel.init_main import parse_boot_cmdline
 from kmodemu.kernel.printk import KERN_EMERG, KERN_INFO, KERN_NOTICE, KERN_WARNING, LogBuffer
@@ -70,6 +72,9 @@ class Kernel:
         self.taint = Taint()
         self.vfs = PseudoFS()
         self.faults = FaultInjection(self, seed)
+        #: held by whoever runs on this kernel (a console command, an r2net receive thread)
+        self.bkl = BigKernelLock()
+        self.configfs = ConfigFS(self.vfs)
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.hook = self.pm.hook
