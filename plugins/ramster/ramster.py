@@ -19,7 +19,7 @@ from __future__ import annotations
 import errno
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from kmodemu.errors import KernelError
 from kmodemu.kernel.clock import NSEC_PER_SEC, Timer
@@ -125,8 +125,16 @@ class Ramster:
         v.add_file(f"{SYSFS_DIR}/remote_target_nodenum", self._show_target,
                    self._store_target, 0o644)
         for name in ("pers_remotify_enable", "eph_remotify_enable"):
-            v.add_file(f"{SYSFS_DIR}/{name}", lambda n=name: f"{getattr(self, n)}\n",
-                       lambda text, n=name: self._store_enable(n, text), 0o644)
+            show, store = self._enable_file(name)
+            v.add_file(f"{SYSFS_DIR}/{name}", show, store, 0o644)
+
+    def _enable_file(self, name: str) -> tuple[Callable[[], str], Callable[[str], None]]:
+        def show() -> str:
+            return f"{getattr(self, name)}\n"
+
+        def store(text: str) -> None:
+            setattr(self, name, kstrtoul(text) & 0xFFFFFFFFFFFFFFFF)
+        return show, store
 
     def _err(self, text: str) -> None:
         self.kernel.printk(text, KERN_ERR)
@@ -170,9 +178,6 @@ class Ramster:
             return
         self._err(f"ramster: bad num to node node_num={num}?")
         raise KernelError(errno.EINVAL)
-
-    def _store_enable(self, name: str, text: str) -> None:
-        setattr(self, name, kstrtoul(text) & 0xFFFFFFFFFFFFFFFF)
 
     # -- kernel BUG -------------------------------------------------------------------
     def bug(self, why: str) -> None:

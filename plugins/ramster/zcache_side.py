@@ -10,12 +10,14 @@ the remote descriptors it makes itself (:class:`RemotePampd`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 Oid = tuple[int, int, int]
 
 
-class TmemHandle(NamedTuple):
+@dataclass(frozen=True)
+class TmemHandle:
     """``struct tmem_handle``: where a zpage lives in tmem (zbud stores it with the data)."""
 
     client_id: int
