@@ -214,6 +214,25 @@ def rmdir(ctx, paths) -> None:
 
 
 @console.command()
+@click.argument("name")
+@click.argument("action")
+@click.pass_context
+def service(ctx, name, action) -> None:
+    """Run an init script a driver provides (``service ramster start|status``)."""
+    m = machine_of(ctx)
+    handler = getattr(m.kernel, "services", {}).get(name)
+    if handler is None:
+        click.echo(f"{name}: unrecognized service", err=True)
+        ctx.exit(1)
+    out, err, rc = handler(action, m.root)
+    for line in out:
+        click.echo(line)
+    for line in err:
+        click.echo(line, err=True)
+    ctx.exit(rc)
+
+
+@console.command()
 @click.option("-r", "release", is_flag=True, help="Print the kernel release.")
 @click.option("-a", "everything", is_flag=True, help="Print everything.")
 @click.pass_context

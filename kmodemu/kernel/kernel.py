@@ -75,6 +75,8 @@ class Kernel:
         #: held by whoever runs on this kernel (a console command, an r2net receive thread)
         self.bkl = BigKernelLock()
         self.configfs = ConfigFS(self.vfs)
+        #: init scripts a driver brings along (``kmodemu service NAME ACTION``)
+        self.services: dict[str, Callable[..., Any]] = {}
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.hook = self.pm.hook

@@ -30,6 +30,7 @@ from .heartbeat import Heartbeat, kstrtoul
 from .nodemanager import NodeManager
 from .r2net import RamsterBug, RamsterNet, XHandle, byte_sum
 from .ramster_nodemanager import R2NM_API_VERSION
+from .service import make_service
 from .tcp import R2Net
 from .zcache_side import Oid, RemotePampd, TmemHandle, ZcacheSide
 
@@ -104,6 +105,7 @@ class Ramster:
         k.debugfs_counters("ramster", lambda: self.counters)
         self._sysfs()
         self.rnet.register_handlers()
+        k.services["ramster"] = make_service(k)
         if register_nodemanager and self.r2nm_init():
             k.printk("ramster: can't init r2net", KERN_ERR)
         if self.frontswap_selfshrinking:
