@@ -26,6 +26,7 @@ counts as the idle timeout expiring.
 from __future__ import annotations
 
 import errno
+import select
 import socket
 import threading
 import time
@@ -111,6 +112,9 @@ class SockContainer:
         self.keepalive_timer = Timer(self._send_keep_req, "r2net_sc_send_keep_req")
         self.tv_timer = 0
         self.pongs = 0
+        #: one reader at a time: the receive thread, or a sender waiting for its reply
+        self.rx_lock = threading.Lock()
+        self.rxbuf = bytearray()
         node.pins += 1              # r2nm_depend_item: the node cannot be removed meanwhile
 
     # -- sending (r2net_send_tcp_msg / r2net_sendpage) --------------------------
@@ -125,13 +129,38 @@ class SockContainer:
     def _send_keep_req(self) -> None:
         """Keepalive: a request, and (our addition) its answer awaited before time moves on."""
         net = self.net
+        cl = net.nm.cluster
+        clock = net.kernel.clock
+        if cl is not None:
+            due = self.tv_timer + cl.keepalive_delay_ms * NSEC_PER_MSEC
+            if due > clock.ns:  # something arrived since this was armed: not yet
+                clock.mod_timer(self.keepalive_timer, due)
+                return
+        self.ping()
+
+    def ping(self) -> None:
+        """One keepalive round trip, waited for (bounded) with the big lock dropped."""
+        net = self.net
         before = self.pongs
         if self.send(keepalive(R2NET_MSG_KEEP_REQ_MAGIC)) < 0:
             net.ensure_shutdown(self, 0)
             return
-        net.wait(lambda: self.pongs != before or not self.registered, net.ping_timeout_s)
+        net._wait_reply(self, lambda: self.pongs != before or not self.registered,
+                        net.ping_timeout_s)
 
     def _idle_expired(self) -> None:
+        net = self.net
+        cl = net.nm.cluster
+        clock = net.kernel.clock
+        if cl is not None and self.registered:
+            due = self.tv_timer + cl.idle_timeout_ms * NSEC_PER_MSEC
+            if due > clock.ns:  # postponed by traffic since it was armed
+                clock.mod_timer(self.idle_timer, due)
+                return
+        self.expire()
+
+    def expire(self) -> None:
+        """The idle timeout ran out: log it, allow a reconnect, shut the link down."""
         net = self.net
         msecs = (net.kernel.clock.ns - self.tv_timer) // NSEC_PER_MSEC
         net.printk(f"ramster: Connection to {self.node.describe()} has been idle for "
@@ -150,8 +179,16 @@ class SockContainer:
         clock.mod_timer(self.idle_timer, clock.ns + cl.idle_timeout_ms * NSEC_PER_MSEC)
 
     def postpone_idle(self) -> None:
+        """Every message pushes the idle timeout (and the next keepalive) out.
+
+        Only the time is recorded here; the timers move when they fire
+        (``_idle_expired``/``_send_keep_req`` re-arm from ``tv_timer``), which
+        is the same schedule without a timer operation per message.
+        """
         if self.idle_timer.pending:
-            self.reset_idle_timer()
+            self.tv_timer = self.net.kernel.clock.ns
+            if not self.keepalive_timer.pending:
+                self.reset_idle_timer()
 
 
 class R2NetNode:
@@ -342,10 +379,11 @@ class R2Net:
         if ret < 0:
             nn.waiters.pop(w.id, None)
             return ret, 0
-        answered = self.wait(lambda: w.done or bool(nn.persistent_error) or not nn.sc_valid,
-                             self.reply_timeout_s)
+        answered = self._wait_reply(
+            sc, lambda: w.done or bool(nn.persistent_error) or not nn.sc_valid,
+            self.reply_timeout_s)
         if not answered and nn.sc is sc and sc.registered:
-            sc._idle_expired()          # the peer stopped answering: what the idle timer does
+            sc.expire()                 # the peer stopped answering: what the idle timer does
         nn.waiters.pop(w.id, None)
         if not w.done:
             return -errno.EHOSTDOWN, 0
@@ -354,47 +392,122 @@ class R2Net:
 
     # -- receiving ---------------------------------------------------------------------
     def _rx_thread(self, sc: SockContainer) -> None:
-        """``r2net_rx_until_empty``: handshake, then messages, until EOF or an error."""
+        """``r2net_rx_until_empty``: read messages whenever no waiting sender is reading them."""
         sock = sc.sock
-        peer_closed = False
         try:
-            raw = _recv_exact(sock, HANDSHAKE_SIZE)
-            if raw is None:
-                peer_closed = True
-                return
-            with self.kernel.bkl:
-                if not sc.registered or not self._check_handshake(sc, raw):
-                    return
-            while True:
-                raw = _recv_exact(sock, HDR_SIZE)
-                if raw is None:
-                    peer_closed = True
-                    return
-                hdr = R2NetMsg.unpack(raw)
-                if hdr.data_len > R2NET_MAX_PAYLOAD_BYTES:
-                    return  # -EOVERFLOW: a framing error closes the connection
-                payload = _recv_exact(sock, hdr.data_len) if hdr.data_len else b""
-                if payload is None:
-                    peer_closed = True
-                    return
-                with self.kernel.bkl:
+            while sc.registered:
+                try:
+                    ready, _, _ = select.select([sock], [], [], 0.5)
+                except (OSError, ValueError):
+                    self._rx_done(sc, -errno.EBADF)
+                    break
+                if not ready:
+                    continue
+                with sc.rx_lock:
                     if not sc.registered:
-                        return
-                    if self._process_message(sc, hdr, payload) < 0:
-                        return
-        except OSError:
-            peer_closed = True
+                        break
+                    ret = self._read_one(sc)  # non-blocking: a waiting sender may have read it
+                if ret <= 0:
+                    self._rx_done(sc, ret)
+                    break
         finally:
-            with self.kernel.bkl:
-                if sc.registered and peer_closed:
-                    state = TCP_CLOSE_WAIT
-                    self.printk(f"ramster: Connection to {sc.node.describe()} shutdown, "
-                                f"state {state}", KERN_INFO)
-                self.shutdown_sc(sc)
             try:
                 sock.close()
             except OSError:
                 pass
+
+    def _read_one(self, sc: SockContainer) -> int:
+        """Read what the socket has and process every complete unit (caller holds ``rx_lock``).
+
+        1: progress (or nothing to read); 0: the peer closed; <0: an error
+        that closes the link (bad handshake, bad magic, an oversized header).
+        """
+        try:
+            data = sc.sock.recv(1 << 16, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return 1  # another reader took it
+        except OSError:
+            return 0
+        if not data:
+            return 0
+        buf = sc.rxbuf
+        buf += data
+        pos = 0
+        ret = 1
+        with self.kernel.bkl:
+            while sc.registered:
+                if not sc.handshake_ok:
+                    if len(buf) - pos < HANDSHAKE_SIZE:
+                        break
+                    raw = bytes(buf[pos:pos + HANDSHAKE_SIZE])
+                    pos += HANDSHAKE_SIZE
+                    if not self._check_handshake(sc, raw):
+                        ret = -errno.EPROTO
+                        break
+                    continue
+                if len(buf) - pos < HDR_SIZE:
+                    break
+                hdr = R2NetMsg.unpack(bytes(buf[pos:pos + HDR_SIZE]))
+                if hdr.data_len > R2NET_MAX_PAYLOAD_BYTES:
+                    ret = -errno.EOVERFLOW  # a framing error closes the connection
+                    break
+                end = pos + HDR_SIZE + hdr.data_len
+                if len(buf) < end:
+                    break
+                payload = bytes(buf[pos + HDR_SIZE:end])
+                pos = end
+                if self._process_message(sc, hdr, payload) < 0:
+                    ret = -errno.EPIPE
+                    break
+            if not sc.registered and ret > 0:
+                ret = -errno.ENOTCONN
+        del buf[:pos]
+        return ret
+
+    def _rx_done(self, sc: SockContainer, ret: int) -> None:
+        """The link ended on the receive side: EOF (the peer went away) or an error."""
+        with self.kernel.bkl:
+            if sc.registered and ret == 0:
+                self.printk(f"ramster: Connection to {sc.node.describe()} shutdown, "
+                            f"state {TCP_CLOSE_WAIT}", KERN_INFO)
+            self.shutdown_sc(sc)
+
+    def _wait_reply(self, sc: SockContainer, done: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait for a reply, reading the socket ourselves when the receive thread is idle.
+
+        Linux's sender sleeps and the rx work wakes it; here the waiting task
+        takes the reader's role when it can (one reader at a time, ``rx_lock``),
+        which saves a thread hand-off per round trip.
+        """
+        sock = sc.sock
+
+        def block() -> bool:
+            deadline = time.monotonic() + timeout_s
+            while not done():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                if sc.registered and sc.rx_lock.acquire(blocking=False):
+                    ret = 1
+                    try:
+                        if done() or not sc.registered:
+                            continue
+                        try:
+                            ready, _, _ = select.select([sock], [], [], min(left, 0.05))
+                        except (OSError, ValueError):
+                            ready = []
+                        if ready:
+                            ret = self._read_one(sc)
+                    finally:
+                        sc.rx_lock.release()
+                    if ret <= 0:
+                        self._rx_done(sc, ret)
+                else:
+                    with self.cond:
+                        if not done():
+                            self.cond.wait(min(left, 0.005))
+            return True
+        return self.kernel.bkl.sleep(block)
 
     def _check_handshake(self, sc: SockContainer, raw: bytes) -> bool:
         hand = R2NetHandshake.unpack(raw)
@@ -537,7 +650,7 @@ class R2Net:
         # acceptor has processed ours too (both dmesgs are complete when we return)
         self.wait(lambda: nn.sc_valid or not sc.registered, self.connect_timeout_s)
         if nn.sc is sc and nn.sc_valid:
-            sc._send_keep_req()
+            sc.ping()
 
     def connect_expired(self, nn: R2NetNode) -> None:
         if not nn.sc_valid and self.nm.cluster is not None:
@@ -673,16 +786,6 @@ class R2Net:
             for nn in self.nodes:
                 if nn.sc is not None:
                     self.shutdown_sc(nn.sc)
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-    return bytes(buf)
 
 
 def _ip_to_int(ip: str) -> int:
