@@ -77,6 +77,8 @@ class Kernel:
         self.configfs = ConfigFS(self.vfs)
         #: init scripts a driver brings along (``kmodemu service NAME ACTION``)
         self.services: dict[str, Callable[..., Any]] = {}
+        #: run once when the machine stops running this kernel (close, reboot)
+        self.shutdown_hooks: list[Callable[[], None]] = []
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.hook = self.pm.hook
@@ -287,6 +289,12 @@ class Kernel:
 
     def _attach_mm(self) -> None:
         attach_mm(self)
+
+    def shutdown(self) -> None:
+        """The machine stops running this kernel: drivers close sockets, stop threads."""
+        hooks, self.shutdown_hooks = self.shutdown_hooks, []
+        for hook in reversed(hooks):
+            hook()
 
     # -- services to modules ----------------------------------------------------
     def request_module(self, name: str) -> int:

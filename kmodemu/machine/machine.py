@@ -244,6 +244,7 @@ class Machine:
         except BaseException:
             self.definition, self.kernel = old
             raise
+        old[1].shutdown()  # the old kernel's drivers close their sockets, stop their threads
         self.journal = []
         self.powered_off = False
         self.save()
@@ -266,6 +267,7 @@ class Machine:
         self.save()
 
     def close(self) -> None:
+        self.kernel.shutdown()  # sockets and threads of drivers (ramster's r2net) go away
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None

@@ -106,6 +106,7 @@ class Ramster:
         self._sysfs()
         self.rnet.register_handlers()
         k.services["ramster"] = make_service(k)
+        k.shutdown_hooks.append(self.shutdown)
         if register_nodemanager and self.r2nm_init():
             k.printk("ramster: can't init r2net", KERN_ERR)
         if self.frontswap_selfshrinking:
