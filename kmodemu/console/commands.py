@@ -304,6 +304,8 @@ def execute_command(machine: ConsoleMachine, argv: Sequence[str], out: IO[str],
     before = _trace(kernel)
     bkl = getattr(kernel, "bkl", None) or contextlib.nullcontext()
     with bkl, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        for hook in list(getattr(machine.kernel, "entry_hooks", ())):
+            hook()  # e.g. r2net: a peer's close that arrived before this command is seen first
         try:
             result = console.main(args=list(argv), prog_name="kmodemu", obj=machine,
                                   standalone_mode=False)

@@ -79,6 +79,8 @@ class Kernel:
         self.services: dict[str, Callable[..., Any]] = {}
         #: run once when the machine stops running this kernel (close, reboot)
         self.shutdown_hooks: list[Callable[[], None]] = []
+        #: run at the start of every console command (drivers take in what arrived meanwhile)
+        self.entry_hooks: list[Callable[[], None]] = []
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.hook = self.pm.hook

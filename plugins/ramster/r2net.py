@@ -126,6 +126,7 @@ class RamsterNet:
 
     # -- the sending side ------------------------------------------------------------
     def _target_down(self, num: int) -> bool:
+        self.net.poll()
         valid, err = self.net.node_state(num)
         return bool(err) or not valid
 

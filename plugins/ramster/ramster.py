@@ -107,6 +107,7 @@ class Ramster:
         self.rnet.register_handlers()
         k.services["ramster"] = make_service(k)
         k.shutdown_hooks.append(self.shutdown)
+        k.entry_hooks.append(self.net.poll)
         if register_nodemanager and self.r2nm_init():
             k.printk("ramster: can't init r2net", KERN_ERR)
         if self.frontswap_selfshrinking:

@@ -472,6 +472,36 @@ class R2Net:
                             f"state {TCP_CLOSE_WAIT}", KERN_INFO)
             self.shutdown_sc(sc)
 
+    def poll(self) -> None:
+        """Take in, now, whatever every connection has received (a message, a close).
+
+        Run at the start of each console command and before RAMster's
+        connection checks, so a peer's close that happened before is always
+        seen before — never during — what comes next, whichever thread reads it.
+        """
+        for nn in self.nodes:
+            sc = nn.sc
+            if sc is None or not sc.registered:
+                continue
+            ret = 1
+
+            def take(sc: SockContainer = sc) -> int:
+                if not sc.rx_lock.acquire(timeout=self.ping_timeout_s):
+                    return 1
+                try:
+                    if not sc.registered:
+                        return 1
+                    try:
+                        ready, _, _ = select.select([sc.sock], [], [], 0)
+                    except (OSError, ValueError):
+                        return 0
+                    return self._read_one(sc) if ready else 1
+                finally:
+                    sc.rx_lock.release()
+            ret = self.kernel.bkl.sleep(take)
+            if ret <= 0:
+                self._rx_done(sc, ret)
+
     def _wait_reply(self, sc: SockContainer, done: Callable[[], bool], timeout_s: float) -> bool:
         """Wait for a reply, reading the socket ourselves when the receive thread is idle.
 
