@@ -187,3 +187,14 @@ def test_lost_remote_swap_page_is_a_kernel_bug(pair):
     log = a("dmesg")
     assert "kernel BUG at drivers/staging/zcache/ramster/ramster.c!" in log
     assert "D" in a("cat", "/proc/sys/kernel/tainted") or int(a("cat", "/proc/sys/kernel/tainted")) & 128
+
+
+@pytest.mark.parametrize("name", ["ramster-howto", "ramster-ram-server"])
+def test_scenarios(name):
+    """The howto's symmetric cluster and the RAM-server topology, as recorded transcripts."""
+    from kmodemu.scenario.format import load
+    from kmodemu.scenario.runner import run_scenario
+
+    path = __import__("pathlib").Path(__file__).parent / "scenarios" / f"{name}.scenario"  # not .scn: collected as pytest items only once linked
+    result = run_scenario(load(path))
+    assert result.status == "PASS", f"{result.reason}\n{result.diff}"
