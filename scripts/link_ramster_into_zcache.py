@@ -1,0 +1,105 @@
+"""One-time edit: link RAMster into the rebuilt zcache (plugins/zcache/main.py of the tmem contract).
+
+The ramster branch was finished before the rebuilt zcache landed; this applies
+the CONFIG_RAMSTER changes to that main.py exactly as they were tested against
+it (tests/ramster/test_zcache_link.py, which skips until this has run):
+``ramster_enabled`` (Linux) and its alias ``ramster``, ``disable_frontswap_selfshrink``,
+boot ``ramster`` without the built-in-module check and ``noselfshrink``, namestr
+"ramster", zbud required, and ``_ramster_init`` (plugins/ramster/zcache_glue.py)
+in place of the request_module path. Run once from the repository root:
+
+    python3 scripts/link_ramster_into_zcache.py .
+
+then move tests/ramster/scenarios/*.scenario to scenarios/ramster/*.scn
+(dropping their module-path line) and delete this script.
+"""
+import sys
+p = sys.argv[1] + "/plugins/zcache/main.py"
+s = open(p).read()
+
+def rep(old, new, count=1):
+    global s
+    assert old in s, old[:80]
+    s = s.replace(old, new, count)
+
+rep('''    ramster: bool = False
+    zpool: str = "zbud"''', '''    ramster: bool = False
+    #: RAMster's frontswap self-shrinking (``noselfshrink`` / ``disable_frontswap_selfshrink``)
+    selfshrink: bool = True
+    zpool: str = "zbud"''')
+rep('''def _enable_ramster(rest: str, ctx: ModuleContext) -> int:
+    """``ramster``: exists only when RAMster is built in too (CONFIG_RAMSTER=y)."""
+    if not ctx.kernel_has_ramster:
+        return 0  # no such __setup: the word goes on to init, as on a kernel without RAMster
+    s = _boot(ctx)''', '''def _enable_ramster(rest: str, ctx: ModuleContext) -> int:
+    """``ramster``: zcache and RAMster (kmodemu's zcache is built with CONFIG_RAMSTER=y)."""
+    s = _boot(ctx)''')
+rep('''    BootParam("zcache=", _enable_compressor),
+)''', '''    BootParam("zcache=", _enable_compressor),
+    # ramster.c's own __setup (built-in RAMster only)
+    BootParam("noselfshrink", _boot_flag("selfshrink", False)),
+)''')
+rep('''    ParamSpec("ramster", "bool", 0o444, "keep pages in a peer's RAM (needs the ramster module)",
+              False),
+    ParamSpec("disable_frontswap_selfshrink", "int", 0o444,
+              "ramster: no frontswap self-shrinking", 0),''', '''    ParamSpec("ramster_enabled", "bool", 0o444,
+              "enable RAMster: keep pages in a peer's RAM over the network", False),
+    ParamSpec("ramster", "bool", 0o444,
+              "kmodemu alias of ramster_enabled (Linux 3.10 has only ramster_enabled)", False),
+    ParamSpec("disable_frontswap_selfshrink", "int", 0o444,
+              "RAMster: no frontswap self-shrinking", 0),''')
+rep('''        ramster=p.ramster, zpool=p.zpool or "zbud", same_filled=p.same_filled,
+    )''', '''        ramster=bool(p.ramster_enabled or p.ramster),
+        selfshrink=not p.disable_frontswap_selfshrink,
+        zpool=p.zpool or "zbud", same_filled=p.same_filled,
+    )''')
+rep('''    if s.ramster:
+        ret = _ramster(ctx)
+        if ret:
+            return ret
+''', '''    namestr = "ramster" if s.ramster else NAMESTR
+    if s.ramster and s.zpool != "zbud":
+        ctx.printk(f"zcache: ramster needs zbud, not {s.zpool}", KERN_ERR)
+        return -errno.EINVAL
+''')
+rep('''    zcache.printk = lambda text: ctx.printk(text, KERN_INFO)''', '''    zcache.printk = lambda text: ctx.printk(text, KERN_INFO)
+    zcache.namestr = namestr''')
+rep('''        ctx.printk(f"{NAMESTR}: cleancache enabled using''', '''        ctx.printk(f"{namestr}: cleancache enabled using''')
+rep('''            ctx.printk(f"{NAMESTR}: cleancache_ops overridden"''', '''            ctx.printk(f"{namestr}: cleancache_ops overridden"''')
+rep('''        ctx.printk(f"{NAMESTR}: frontswap enabled using''', '''        ctx.printk(f"{namestr}: frontswap enabled using''')
+rep('''            ctx.printk(f"{NAMESTR}: frontswap_ops overridden", KERN_WARNING)
+    return 0
+''', '''            ctx.printk(f"{namestr}: frontswap_ops overridden", KERN_WARNING)
+    if s.ramster:
+        _ramster_init(ctx, zcache, s)
+    return 0
+''')
+a = s.index("def _ramster(ctx: ModuleContext) -> int:")
+b = s.index("def _shrinker(")
+s = s[:a] + '''def _ramster_init(ctx: ModuleContext, zcache: Zcache, s: Settings) -> None:
+    """ramster_init(cleancache, frontswap, exclusive gets, selfshrink): RAMster is linked in.
+
+    As a module, r2nm_init (the ``cluster`` configfs subsystem) runs here; built
+    in, Linux runs it at late_initcall, which is when zcache_init runs too.
+    """
+    from importlib import import_module
+    glue = import_module("kmodemu_plugins.ramster.zcache_glue")
+    ramster_mod = import_module("kmodemu_plugins.ramster.ramster")
+
+    def make(side):
+        return ramster_mod.Ramster(ctx.kernel, side, cleancache=not s.disable_cleancache,
+                                   frontswap=not s.disable_frontswap,
+                                   exclusive_gets=s.exclusive_gets, selfshrink=s.selfshrink)
+    rs = glue.link(zcache, make, pack_handle)
+    ctx.private(ZcacheState).ramster = rs
+    rs.init(register_nodemanager=True)
+    ctx.on_cleanup(rs.shutdown)
+
+
+''' + s[b:]
+rep('''    zcache: Zcache | None = None
+''', '''    zcache: Zcache | None = None
+    ramster: object = None
+''')
+open(p, "w").write(s)
+print("ok")
