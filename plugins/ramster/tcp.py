@@ -226,6 +226,8 @@ class R2Net:
         self.listen_sock: socket.socket | None = None
         self.listening = False          # r2net_wq != NULL
         self.connected = 0              # r2net_connected_peers
+        #: the nodes that have a socket container now (what ``poll`` looks at)
+        self.live: dict[int, R2NetNode] = {}
         self.cond = threading.Condition()
         self.connector_id = 1
         hb.up_callbacks.append(self.hb_node_up)
@@ -288,6 +290,10 @@ class R2Net:
         if was_valid and not valid and err == 0:
             err = -errno.ENOTCONN
         nn.sc = sc
+        if sc is None:
+            self.live.pop(nn.num, None)
+        else:
+            self.live[nn.num] = nn
         nn.sc_valid = bool(valid)
         nn.persistent_error = err
         self.wake()
@@ -479,11 +485,10 @@ class R2Net:
         connection checks, so a peer's close that happened before is always
         seen before — never during — what comes next, whichever thread reads it.
         """
-        for nn in self.nodes:
+        for nn in list(self.live.values()):
             sc = nn.sc
             if sc is None or not sc.registered:
                 continue
-            ret = 1
 
             def take(sc: SockContainer = sc) -> int:
                 if not sc.rx_lock.acquire(timeout=self.ping_timeout_s):
