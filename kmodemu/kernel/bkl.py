@@ -12,7 +12,9 @@ the wait and takes it back when it wakes — which is when the races of Linux
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
 
 
 class BigKernelLock:
@@ -44,7 +46,7 @@ class BigKernelLock:
             self._owner = None
             self._lock.release()
 
-    def sleep(self, wait: Callable[[], bool]) -> bool:
+    def sleep(self, wait: Callable[[], T]) -> T:
         """Run ``wait()`` (a blocking wait) with the lock released if this thread holds it."""
         if not self.held():
             return wait()

@@ -118,7 +118,7 @@ def _run_steps(scn: Scenario, seed: int | None, result: ScenarioResult, tree: Pa
     from kmodemu.errors import KernelError
     from kmodemu.machine import Machine, MachineError
 
-    names = scn.machines or [None]
+    names: list[str | None] = list(scn.machines) or [None]
     machines: dict[str | None, Machine] = {}
     try:
         for name in names:  # every machine boots from the same header
@@ -173,10 +173,10 @@ def _run_steps(scn: Scenario, seed: int | None, result: ScenarioResult, tree: Pa
         result.virtual_time_ns = max(m.kernel.clock.ns for m in machines.values())
     if blocks:
         result.actual = scn.rebuild(blocks)
-        name = str(scn.path) if scn.path else scn.name
+        fname = str(scn.path) if scn.path else scn.name
         result.diff = "".join(difflib.unified_diff(
             scn.text.splitlines(keepends=True), result.actual.splitlines(keepends=True),
-            fromfile=name, tofile=f"{name} (actual)"))
+            fromfile=fname, tofile=f"{fname} (actual)"))
         failed = sum(1 for s in result.steps if s.status == FAIL)
         result.reason = result.reason or f"{failed} of {len(scn.steps)} commands differ"
     return result

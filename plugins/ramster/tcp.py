@@ -490,7 +490,7 @@ class R2Net:
             if sc is None or not sc.registered:
                 continue
 
-            def take(sc: SockContainer = sc) -> int:
+            def take(sc: SockContainer = sc) -> int:  # noqa: B023
                 if not sc.rx_lock.acquire(timeout=self.ping_timeout_s):
                     return 1
                 try:
