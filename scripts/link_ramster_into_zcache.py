@@ -10,7 +10,9 @@ in place of the request_module path. Run once from the repository root:
 
     python3 scripts/link_ramster_into_zcache.py .
 
-then move tests/ramster/scenarios/*.scenario to scenarios/ramster/*.scn
+It also turns the two tests of tests/zcache/test_module.py that pinned the
+unlinked behaviour (``ramster=1`` → ENODEV) into tests of the linked one. Then
+move tests/ramster/scenarios/*.scenario to scenarios/ramster/*.scn
 (dropping their module-path line) and delete this script.
 """
 import sys
@@ -102,4 +104,33 @@ rep('''    zcache: Zcache | None = None
     ramster: object = None
 ''')
 open(p, "w").write(s)
+
+# the two zcache tests that pinned the old behaviour (no RAMster) now pin the linked one
+t = sys.argv[1] + "/tests/zcache/test_module.py"
+ts = open(t).read()
+old_boot = ts[ts.index("def test_ramster_boot_word_needs_ramster_built_in"):
+              ts.index("def test_nofrontswap_and_nocleancache")]
+ts = ts.replace(old_boot, """def test_ramster_boot_word_enables_zcache_and_ramster(machine):
+    m = machine(builtin=["zcache"], cmdline="ramster")
+    assert m.kernel.cleancache.registered
+    assert m.kernel.read("/proc/1/cmdline") == "/sbin/init\\0"
+    assert "ramster: cleancache enabled using kernel transcendent memory and compression " \\
+        "buddies" in m.kernel.dmesg()
+    assert m.kernel.vfs.listdir("/sys/kernel/config") == ["cluster"]
+
+
+""")
+old_mod = ts[ts.index("def test_ramster_parameter_without_ramster_module"):
+             ts.index("def test_pre_patch_kernel_refuses_the_module")]
+ts = ts.replace(old_mod, """def test_ramster_parameter_links_ramster(machine):
+    m = machine()
+    rc, _, err = m.capture(["insmod", "zcache", "ramster=1"])
+    assert rc == 0, err
+    assert m.kernel.modules.get("zcache") is not None
+    assert m.kernel.read("/sys/module/zcache/parameters/ramster") == "Y\\n"
+    assert m.kernel.read("/sys/kernel/mm/ramster/interface_revision") == "5\\n"
+
+
+""")
+open(t, "w").write(ts)
 print("ok")
