@@ -220,10 +220,11 @@ def rmdir(ctx, paths) -> None:
 def service(ctx, name, action) -> None:
     """Run an init script a driver provides (``service ramster start|status``)."""
     m = machine_of(ctx)
-    handler = getattr(m.kernel, "services", {}).get(name)
+    handler = m.kernel.services.get(name)
     if handler is None:
         click.echo(f"{name}: unrecognized service", err=True)
         ctx.exit(1)
+        return
     out, err, rc = handler(action, m.root)
     for line in out:
         click.echo(line)
