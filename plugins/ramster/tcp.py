@@ -56,11 +56,16 @@ from .tcp_internal import (
     SYS_ERR_TO_ERRNO,
     R2NetHandshake,
     R2NetMsg,
+    _s32,
     keepalive,
 )
+from .tcp_internal import _HDR
 
 if TYPE_CHECKING:  # pragma: no cover
     from kmodemu.kernel.kernel import Kernel
+
+#: how long the receive thread stays out of a sender's way after it stopped reading (s)
+RX_PARK_S = 0.002
 
 TCP_CLOSE = 7
 TCP_CLOSE_WAIT = 8
@@ -98,6 +103,20 @@ class _Waiter:
         self.status = 0
 
 
+class _ReplyDone:
+    """The condition a sender waits for: its reply, or the link going away."""
+
+    __slots__ = ("w", "nn")
+
+    def __init__(self, w: _Waiter, nn: "R2NetNode"):
+        self.w = w
+        self.nn = nn
+
+    def __call__(self) -> bool:
+        nn = self.nn
+        return self.w.done or bool(nn.persistent_error) or not nn.sc_valid
+
+
 class SockContainer:
     """``struct r2net_sock_container``: one TCP connection to one node."""
 
@@ -115,6 +134,13 @@ class SockContainer:
         #: one reader at a time: the receive thread, or a sender waiting for its reply
         self.rx_lock = threading.Lock()
         self.rxbuf = bytearray()
+        #: tasks waiting for a reply on this link, and when the last one stopped waiting
+        #: (monotonic s): while a sender reads, the receive thread keeps out of its way
+        self.senders = 0
+        self.sender_left = 0.0
+        #: for whoever holds rx_lock
+        self.poller = select.poll()
+        self.poller.register(sock, select.POLLIN)
         node.pins += 1              # r2nm_depend_item: the node cannot be removed meanwhile
 
     # -- sending (r2net_send_tcp_msg / r2net_sendpage) --------------------------
@@ -229,6 +255,8 @@ class R2Net:
         #: the nodes that have a socket container now (what ``poll`` looks at)
         self.live: dict[int, R2NetNode] = {}
         self.cond = threading.Condition()
+        #: tasks sleeping on ``cond`` (wake-ups are skipped when there are none)
+        self.cond_waiters = 0
         self.connector_id = 1
         hb.up_callbacks.append(self.hb_node_up)
         hb.down_callbacks.append(self.hb_node_down)
@@ -246,11 +274,15 @@ class R2Net:
         def block() -> bool:
             deadline = time.monotonic() + timeout_s
             with self.cond:
-                while not done():
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        return False
-                    self.cond.wait(min(left, 0.05))
+                self.cond_waiters += 1
+                try:
+                    while not done():
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            return False
+                        self.cond.wait(min(left, 0.05))
+                finally:
+                    self.cond_waiters -= 1
             return True
         return self.kernel.bkl.sleep(block)
 
@@ -347,7 +379,8 @@ class R2Net:
             w.sys_status = sys_status
             w.status = status
             nn.waiters.pop(w.id, None)
-            self.wake()
+            if self.cond_waiters:  # a sender reading its own reply needs no wake-up
+                self.wake()
 
     def _complete_id(self, nn: R2NetNode, msg_num: int, sys_status: int, status: int) -> None:
         w = nn.waiters.get(msg_num)
@@ -379,15 +412,12 @@ class R2Net:
         w = _Waiter(nn.next_id)
         nn.next_id = (nn.next_id + 1) & 0x7FFFFFFF
         nn.waiters[w.id] = w
-        hdr = R2NetMsg(magic=R2NET_MSG_MAGIC, data_len=len(data), msg_type=msg_type, key=key,
-                       msg_num=w.id)
-        ret = sc.send(hdr.pack() + data)
+        ret = sc.send(_HDR.pack(R2NET_MSG_MAGIC, len(data), msg_type, 0, 0, 0,
+                                key & 0xFFFFFFFF, w.id) + data)
         if ret < 0:
             nn.waiters.pop(w.id, None)
             return ret, 0
-        answered = self._wait_reply(
-            sc, lambda: w.done or bool(nn.persistent_error) or not nn.sc_valid,
-            self.reply_timeout_s)
+        answered = self._wait_reply(sc, _ReplyDone(w, nn), self.reply_timeout_s)
         if not answered and nn.sc is sc and sc.registered:
             sc.expire()                 # the peer stopped answering: what the idle timer does
         nn.waiters.pop(w.id, None)
@@ -400,10 +430,18 @@ class R2Net:
     def _rx_thread(self, sc: SockContainer) -> None:
         """``r2net_rx_until_empty``: read messages whenever no waiting sender is reading them."""
         sock = sc.sock
+        poller = select.poll()  # its own: a poll object is not shared between threads
+        poller.register(sock, select.POLLIN)
+        monotonic = time.monotonic
         try:
             while sc.registered:
+                if sc.senders or monotonic() - sc.sender_left < RX_PARK_S:
+                    # a sender is reading its replies (and whatever else comes) itself: two
+                    # readers woken by every reply would cost both a thread switch
+                    time.sleep(RX_PARK_S)
+                    continue
                 try:
-                    ready, _, _ = select.select([sock], [], [], 0.5)
+                    ready = poller.poll(500)
                 except (OSError, ValueError):
                     self._rx_done(sc, -errno.EBADF)
                     break
@@ -436,38 +474,50 @@ class R2Net:
             return 0
         if not data:
             return 0
-        buf = sc.rxbuf
-        buf += data
+        if sc.rxbuf:  # the rest of a message that came in pieces
+            sc.rxbuf += data
+            data = bytes(sc.rxbuf)
+            sc.rxbuf.clear()
+        size = len(data)
+        unpack_from = _HDR.unpack_from
         pos = 0
         ret = 1
         with self.kernel.bkl:
             while sc.registered:
                 if not sc.handshake_ok:
-                    if len(buf) - pos < HANDSHAKE_SIZE:
+                    if size - pos < HANDSHAKE_SIZE:
                         break
-                    raw = bytes(buf[pos:pos + HANDSHAKE_SIZE])
+                    raw = data[pos:pos + HANDSHAKE_SIZE]
                     pos += HANDSHAKE_SIZE
                     if not self._check_handshake(sc, raw):
                         ret = -errno.EPROTO
                         break
                     continue
-                if len(buf) - pos < HDR_SIZE:
+                if size - pos < HDR_SIZE:
                     break
-                hdr = R2NetMsg.unpack(bytes(buf[pos:pos + HDR_SIZE]))
-                if hdr.data_len > R2NET_MAX_PAYLOAD_BYTES:
+                fields = unpack_from(data, pos)
+                data_len = fields[1]
+                if data_len > R2NET_MAX_PAYLOAD_BYTES:
                     ret = -errno.EOVERFLOW  # a framing error closes the connection
                     break
-                end = pos + HDR_SIZE + hdr.data_len
-                if len(buf) < end:
+                end = pos + HDR_SIZE + data_len
+                if size < end:
                     break
-                payload = bytes(buf[pos + HDR_SIZE:end])
+                if fields[0] == R2NET_MSG_STATUS_MAGIC:  # the common case: a reply to a sender
+                    sc.postpone_idle()
+                    self._complete_id(self.nodes[sc.node.num], fields[7],
+                                      _s32(fields[4]), _s32(fields[5]))
+                    pos = end
+                    continue
+                payload = data[pos + HDR_SIZE:end]
                 pos = end
-                if self._process_message(sc, hdr, payload) < 0:
+                if self._process_message(sc, R2NetMsg.from_fields(fields), payload) < 0:
                     ret = -errno.EPIPE
                     break
             if not sc.registered and ret > 0:
                 ret = -errno.ENOTCONN
-        del buf[:pos]
+        if pos < size:
+            sc.rxbuf += data[pos:]
         return ret
 
     def _rx_done(self, sc: SockContainer, ret: int) -> None:
@@ -488,6 +538,19 @@ class R2Net:
         for nn in list(self.live.values()):
             sc = nn.sc
             if sc is None or not sc.registered:
+                continue
+            if sc.rx_lock.acquire(blocking=False):  # the usual case: nobody else is reading
+                try:
+                    try:
+                        ready = sc.poller.poll(0)
+                    except (OSError, ValueError):
+                        ready, ret = [], 0
+                    else:
+                        ret = self._read_one(sc) if ready else 1
+                finally:
+                    sc.rx_lock.release()
+                if ret <= 0:
+                    self._rx_done(sc, ret)
                 continue
 
             def take(sc: SockContainer = sc) -> int:  # noqa: B023
@@ -514,12 +577,13 @@ class R2Net:
         takes the reader's role when it can (one reader at a time, ``rx_lock``),
         which saves a thread hand-off per round trip.
         """
-        sock = sc.sock
+        poller = sc.poller
+        monotonic = time.monotonic
 
         def block() -> bool:
-            deadline = time.monotonic() + timeout_s
+            deadline = monotonic() + timeout_s
             while not done():
-                left = deadline - time.monotonic()
+                left = deadline - monotonic()
                 if left <= 0:
                     return False
                 if sc.registered and sc.rx_lock.acquire(blocking=False):
@@ -528,7 +592,7 @@ class R2Net:
                         if done() or not sc.registered:
                             continue
                         try:
-                            ready, _, _ = select.select([sock], [], [], min(left, 0.05))
+                            ready = poller.poll(min(left, 0.05) * 1000)
                         except (OSError, ValueError):
                             ready = []
                         if ready:
@@ -539,10 +603,19 @@ class R2Net:
                         self._rx_done(sc, ret)
                 else:
                     with self.cond:
-                        if not done():
-                            self.cond.wait(min(left, 0.005))
+                        self.cond_waiters += 1  # counted before the check: no lost wake-up
+                        try:
+                            if not done():
+                                self.cond.wait(min(left, 0.005))
+                        finally:
+                            self.cond_waiters -= 1
             return True
-        return self.kernel.bkl.sleep(block)
+        sc.senders += 1
+        try:
+            return self.kernel.bkl.sleep(block)
+        finally:
+            sc.senders -= 1
+            sc.sender_left = monotonic()
 
     def _check_handshake(self, sc: SockContainer, raw: bytes) -> bool:
         hand = R2NetHandshake.unpack(raw)
@@ -612,9 +685,9 @@ class R2Net:
                                  key=result.key, msg_num=hdr.msg_num)
                 return min(0, sc.send(reply.pack() + result.data))
             status = result
-        reply = R2NetMsg(magic=R2NET_MSG_STATUS_MAGIC, data_len=0, msg_type=hdr.msg_type,
-                         sys_status=syserr, status=status, key=hdr.key, msg_num=hdr.msg_num)
-        ret = min(0, sc.send(reply.pack()))
+        ret = min(0, sc.send(_HDR.pack(R2NET_MSG_STATUS_MAGIC, 0, hdr.msg_type, 0, syserr,
+                                       status & 0xFFFFFFFF, hdr.key & 0xFFFFFFFF,
+                                       hdr.msg_num & 0xFFFFFFFF)))
         if handler is not None and handler.post is not None and syserr == R2NET_ERR_NONE:
             handler.post(status)
         return ret

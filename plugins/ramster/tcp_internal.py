@@ -40,7 +40,7 @@ SYS_ERR_TO_ERRNO = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class R2NetMsg:
     """``struct r2net_msg``: status values are signed on our side, u32 on the wire."""
 
@@ -59,8 +59,12 @@ class R2NetMsg:
 
     @classmethod
     def unpack(cls, raw: bytes) -> "R2NetMsg":
-        magic, data_len, msg_type, _pad, sys_status, status, key, msg_num = _HDR.unpack(raw)
-        return cls(magic, data_len, msg_type, _s32(sys_status), _s32(status), key, msg_num)
+        return cls.from_fields(_HDR.unpack(raw))
+
+    @classmethod
+    def from_fields(cls, f: tuple[int, ...]) -> "R2NetMsg":
+        """From the eight values of ``_HDR.unpack`` (the pad is dropped)."""
+        return cls(f[0], f[1], f[2], _s32(f[4]), _s32(f[5]), f[6], f[7])
 
 
 def _s32(v: int) -> int:
