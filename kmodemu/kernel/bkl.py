@@ -12,9 +12,10 @@ the wait and takes it back when it wakes — which is when the races of Linux
 from __future__ import annotations
 
 import threading
-from typing import Callable, TypeVar
+from typing import Callable, ParamSpec, TypeVar
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class BigKernelLock:
@@ -46,16 +47,16 @@ class BigKernelLock:
             self._owner = None
             self._lock.release()
 
-    def sleep(self, wait: Callable[[], T]) -> T:
-        """Run ``wait()`` (a blocking wait) with the lock released if this thread holds it."""
-        if not self.held():
-            return wait()
+    def sleep(self, wait: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``wait(...)`` (a blocking wait) with the lock released if this thread holds it."""
+        if self._owner != threading.get_ident():
+            return wait(*args, **kwargs)
         depth = self._depth
         self._owner = None
         self._depth = 0
         self._lock.release()
         try:
-            return wait()
+            return wait(*args, **kwargs)
         finally:
             self._lock.acquire()
             self._owner = threading.get_ident()

@@ -33,7 +33,7 @@ XHANDLE_SIZE = _XH.size  # 48
 RMSTR_R2NET_MAX_LEN = R2NET_MAX_PAYLOAD_BYTES - XHANDLE_SIZE
 
 
-@dataclass
+@dataclass(slots=True)
 class XHandle:
     """``struct tmem_xhandle``: which page, how big, its checksum, and the requester's cookie."""
 
@@ -157,8 +157,11 @@ class RamsterNet:
 
     def remote_async_get(self, xh: XHandle, free: bool, remotenode: int) -> int:
         """Fetch a page; the reply handler's return value comes back as the result."""
-        if self._target_down(max(self.target_nodenum, 0)) or self._target_down(remotenode):
-            return -errno.ENOTCONN
+        self.net.poll()  # once: it takes in what every connection has received
+        for num in (max(self.target_nodenum, 0), remotenode):
+            valid, err = self.net.node_state(num)
+            if err or not valid:
+                return -errno.ENOTCONN
         xh.client_id = self.net.nm.this_node()
         msg_type = RMSTR_TMEM_ASYNC_GET_AND_FREE_REQUEST if free else RMSTR_TMEM_ASYNC_GET_REQUEST
         ret, status = self.net.send_message(msg_type, RMSTR_KEY, xh.pack(), remotenode)

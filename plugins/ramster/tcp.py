@@ -578,44 +578,48 @@ class R2Net:
         which saves a thread hand-off per round trip.
         """
         poller = sc.poller
+        rx_lock = sc.rx_lock
+        sleep = self.kernel.bkl.sleep
         monotonic = time.monotonic
-
-        def block() -> bool:
-            deadline = monotonic() + timeout_s
+        deadline = monotonic() + timeout_s
+        sc.senders += 1
+        try:
             while not done():
                 left = deadline - monotonic()
                 if left <= 0:
                     return False
-                if sc.registered and sc.rx_lock.acquire(blocking=False):
+                if sc.registered and rx_lock.acquire(blocking=False):
+                    # rx_lock, then the big lock: the order the receive thread takes them in;
+                    # only the wait drops the big lock, and the read runs with it taken back
                     ret = 1
                     try:
                         if done() or not sc.registered:
                             continue
                         try:
-                            ready = poller.poll(min(left, 0.05) * 1000)
+                            ready = sleep(poller.poll, min(left, 0.05) * 1000)
                         except (OSError, ValueError):
                             ready = []
                         if ready:
                             ret = self._read_one(sc)
                     finally:
-                        sc.rx_lock.release()
+                        rx_lock.release()
                     if ret <= 0:
                         self._rx_done(sc, ret)
                 else:
-                    with self.cond:
-                        self.cond_waiters += 1  # counted before the check: no lost wake-up
-                        try:
-                            if not done():
-                                self.cond.wait(min(left, 0.005))
-                        finally:
-                            self.cond_waiters -= 1
+                    sleep(self._cond_wait, done, min(left, 0.005))
             return True
-        sc.senders += 1
-        try:
-            return self.kernel.bkl.sleep(block)
         finally:
             sc.senders -= 1
             sc.sender_left = monotonic()
+
+    def _cond_wait(self, done: Callable[[], bool], timeout_s: float) -> None:
+        with self.cond:
+            self.cond_waiters += 1  # counted before the check: no lost wake-up
+            try:
+                if not done():
+                    self.cond.wait(timeout_s)
+            finally:
+                self.cond_waiters -= 1
 
     def _check_handshake(self, sc: SockContainer, raw: bytes) -> bool:
         hand = R2NetHandshake.unpack(raw)
@@ -680,10 +684,10 @@ class R2Net:
                                   result if isinstance(result, int) else 0)
                 return 0
             if isinstance(result, DataReply):
-                reply = R2NetMsg(magic=R2NET_MSG_DATA_MAGIC, data_len=len(result.data),
-                                 msg_type=result.msg_type, sys_status=syserr, status=0,
-                                 key=result.key, msg_num=hdr.msg_num)
-                return min(0, sc.send(reply.pack() + result.data))
+                return min(0, sc.send(_HDR.pack(R2NET_MSG_DATA_MAGIC, len(result.data),
+                                                result.msg_type, 0, syserr, 0,
+                                                result.key & 0xFFFFFFFF,
+                                                hdr.msg_num & 0xFFFFFFFF) + result.data))
             status = result
         ret = min(0, sc.send(_HDR.pack(R2NET_MSG_STATUS_MAGIC, 0, hdr.msg_type, 0, syserr,
                                        status & 0xFFFFFFFF, hdr.key & 0xFFFFFFFF,
