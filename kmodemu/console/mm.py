@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import sys
 
@@ -463,12 +464,15 @@ def alloc_cmd(ctx, name, size, content, seed):
 
 @click.command("touch-anon")
 @click.argument("name")
+@click.option("--sha256", "sha256", is_flag=True,
+              help="Then print the SHA-256 of the pages as read, as sha256sum prints a file's.")
 @click.pass_context
-def touch_anon_cmd(ctx, name):
+def touch_anon_cmd(ctx, name, sha256):
     """Touch every page of process NAME: swapped pages fault back in and are checked."""
     mm = _mm(ctx)
+    digest = hashlib.sha256() if sha256 else None
     try:
-        st = mm.anon.touch(name)
+        st = mm.anon.touch(name, digest=digest)
     except KernelError as e:
         _fail(ctx, f"touch-anon: {name}: {'no such process' if e.errno == errno.ESRCH else os.strerror(e.errno)}", 1)
         return
@@ -477,6 +481,8 @@ def touch_anon_cmd(ctx, name):
     if st.corrupt:
         line += f", {st.corrupt} CORRUPT"
     click.echo(line)
+    if digest is not None:
+        click.echo(f"{digest.hexdigest()}  {name}")
     ctx.exit(1 if st.corrupt else 0)
 
 
