@@ -189,6 +189,50 @@ def test_lost_remote_swap_page_is_a_kernel_bug(pair):
     assert "D" in a("cat", "/proc/sys/kernel/tainted") or int(a("cat", "/proc/sys/kernel/tainted")) & 128
 
 
+NO_RAMSTER = __import__("pathlib").Path(__file__).resolve().parents[2] / "examples" / \
+    "kernel-without-ramster"
+
+
+def test_a_kernel_built_without_ramster_ignores_ramster_as_linux_does():
+    """CONFIG_RAMSTER unset: zcache.ko has no RAMster parameters, so they are unknown."""
+    with Machine(MachineDef(cmdline="quiet", module_path=[str(NO_RAMSTER)])) as m:
+        n = M(m)
+        assert "ramster" not in n("modinfo", "zcache")
+        n("insmod", "zcache", "ramster=1", "ramster_enabled=1")
+        log = n("dmesg")
+        assert "zcache: unknown parameter 'ramster' ignored" in log
+        assert "zcache: unknown parameter 'ramster_enabled' ignored" in log
+        assert "zcache: cleancache enabled using kernel transcendent memory and " \
+            "compression buddies" in log                  # plain zcache, named zcache
+        assert "ramster:" not in log
+        assert "ramster" not in n("ls", "/sys/module/zcache/parameters")
+        assert n("ls", "/sys/kernel/config") == ""
+        assert not m.kernel.vfs.exists(SYS)
+
+
+def test_a_built_in_zcache_without_ramster_leaves_the_boot_word_to_init():
+    with Machine(MachineDef(cmdline="zcache ramster", builtin=["zcache"],
+                            module_path=[str(NO_RAMSTER)])) as m:
+        assert m.kernel.read("/proc/1/cmdline") == "/sbin/init\0ramster\0"
+        log = M(m)("dmesg")
+        assert "zcache: cleancache enabled using kernel transcendent memory" in log
+        assert not m.kernel.vfs.exists(SYS)
+
+
+def test_ramster_with_zsmalloc_is_refused_and_changes_nothing(pair):
+    a, _ = pair
+    err = io.StringIO()
+    assert a.m.run(["insmod", "zcache", "ramster=1", "zpool=zsmalloc"], stderr=err,
+                   save=False) == 1
+    assert err.getvalue() == "insmod: ERROR: could not insert module zcache: Invalid parameters\n"
+    assert a("dmesg").splitlines()[-1].endswith("] zcache: ramster needs zbud, not zsmalloc")
+    assert a.m.kernel.modules.get("zcache") is None
+    assert a("ls", "/sys/kernel/config") == ""
+    assert not a.m.kernel.vfs.exists(SYS)
+    a("insmod", "zcache", "ramster=1")                    # zbud, the default: it loads
+    assert a("ls", "/sys/kernel/config") == "cluster\n"
+
+
 @pytest.mark.parametrize("name", ["ramster-howto", "ramster-ram-server"])
 def test_scenarios(name):
     """The howto's symmetric cluster and the RAM-server topology, as recorded transcripts."""
