@@ -362,7 +362,8 @@ class Machine:
         """Let wall time that passed reach the virtual clock (``--clock real``), journaled."""
         if ns <= 0:
             return
-        self.kernel.clock.advance(ns)
+        with self.kernel.bkl:  # timers run as a command would: not beside a driver's threads
+            self.kernel.clock.advance(ns)
         self.journal.append({"clock": ns})
         self.save()
 
