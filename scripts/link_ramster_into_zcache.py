@@ -103,6 +103,27 @@ rep('''    zcache: Zcache | None = None
 ''', '''    zcache: Zcache | None = None
     ramster: object = None
 ''')
+# the same zcache built without CONFIG_RAMSTER (examples/kernel-without-ramster): no RAMster
+# parameters, no RAMster boot words; everything else as MODULE
+rep('''        ramster=bool(p.ramster_enabled or p.ramster),
+        selfshrink=not p.disable_frontswap_selfshrink,''', '''        # getattr: a zcache built without CONFIG_RAMSTER has none of RAMster's parameters
+        ramster=bool(getattr(p, "ramster_enabled", False) or getattr(p, "ramster", False)),
+        selfshrink=not getattr(p, "disable_frontswap_selfshrink", 0),''')
+s = s.rstrip("\n") + '''
+
+
+#: CONFIG_RAMSTER unset: zcache.ko without RAMster's parameters and boot words (Linux's
+#: ``#ifdef CONFIG_RAMSTER`` around them). Not registered by this plugin: a module path
+#: that stands for such a kernel's module tree returns it (examples/kernel-without-ramster).
+RAMSTER_PARAMS = ("ramster_enabled", "ramster", "disable_frontswap_selfshrink")
+RAMSTER_BOOT_WORDS = ("ramster", "noselfshrink")
+MODULE_WITHOUT_RAMSTER = dataclasses.replace(
+    MODULE, params=tuple(p for p in PARAMS if p.name not in RAMSTER_PARAMS),
+    boot_params=tuple(b for b in BOOT_PARAMS if b.name not in RAMSTER_BOOT_WORDS),
+    extra=dict(MODULE.extra))
+'''
+if "import dataclasses" not in s:
+    s = s.replace("from __future__ import annotations\n", "from __future__ import annotations\n\nimport dataclasses\n", 1)
 open(p, "w").write(s)
 
 # the two zcache tests that pinned the old behaviour (no RAMster) now pin the linked one
