@@ -189,6 +189,26 @@ def test_lost_remote_swap_page_is_a_kernel_bug(pair):
     assert "D" in a("cat", "/proc/sys/kernel/tainted") or int(a("cat", "/proc/sys/kernel/tainted")) & 128
 
 
+def test_modprobe_and_modprobe_d_options_enable_ramster(pair):
+    a, b = pair
+    a("modprobe", "zcache", "ramster=1")
+    assert a("cat", f"{SYS}/interface_revision") == "5\n"
+    (b.m.root / "etc" / "modprobe.d").mkdir(parents=True, exist_ok=True)
+    (b.m.root / "etc" / "modprobe.d" / "zcache.conf").write_text("options zcache ramster=1\n")
+    b("modprobe", "zcache")
+    assert b("cat", "/sys/module/zcache/parameters/ramster") == "Y\n"
+    assert "ramster: frontswap enabled using kernel transcendent memory" in b("dmesg")
+
+
+def test_the_pre_patch_kernel_refuses_the_module_with_ramster_too():
+    with Machine(MachineDef(profile="3.9", module_path=[str(NO_RAMSTER.parents[1] / "plugins")])) as m:
+        err = io.StringIO()
+        assert m.run(["insmod", "zcache", "ramster=1"], stderr=err, save=False) == 1
+        assert err.getvalue().endswith("Invalid parameters\n")
+        assert m.kernel.dmesg().splitlines()[-1].endswith("zcache module requires frontswap lazy init")
+        assert not m.kernel.vfs.exists(SYS)
+
+
 NO_RAMSTER = __import__("pathlib").Path(__file__).resolve().parents[2] / "examples" / \
     "kernel-without-ramster"
 
