@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from .fakes import free_port
-from .test_zcache_link import CONF, pytestmark  # noqa: F401  (skipped until zcache links RAMster)
+from .test_zcache_link import CONF
 
 SYS = "/sys/kernel/mm/ramster"
 DBG = "/sys/kernel/debug/ramster"

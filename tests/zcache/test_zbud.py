@@ -253,7 +253,7 @@ def test_make_zombie_lru_for_ramster():
     r.pool.free(b, False)                   # empty: the frame goes back to RAM
     assert r.c.zcache.pers_pageframes == 1
     assert r.pool.make_zombie_lru(True) == []
-    e = r.pool.create(False, bytes(100), zpool_m.pack_handle(5, 0, 0, 0xFFFF))
+    e = r.pool.create(False, bytes(100), zpage_m.pack_handle(5, 0, 0, 0xFFFF))
     r.pool.write(e, b"z" * 100)
     assert bytes(r.pool.read(e)) == b"z" * 100
     with pytest.raises(ValueError):
