@@ -196,6 +196,50 @@ def write(ctx, path, value) -> None:
 
 
 @console.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.pass_context
+def rmdir(ctx, paths) -> None:
+    """Remove configfs directories (e.g. a ramster node under /sys/kernel/config/cluster/)."""
+    import errno
+
+    k = machine_of(ctx).kernel
+    rc = 0
+    for p in paths:
+        try:
+            configfs = getattr(k, "configfs", None)
+            if configfs is not None and configfs.owns(p):
+                configfs.rmdir(p)
+            elif k.vfs.exists(p):
+                raise KernelError(errno.EPERM)  # /proc and sysfs directories stay
+            else:
+                raise KernelError(errno.ENOENT)
+        except KernelError as e:
+            click.echo(f"rmdir: failed to remove '{p}': {os.strerror(e.errno)}", err=True)
+            rc = 1
+    ctx.exit(rc)
+
+
+@console.command()
+@click.argument("name")
+@click.argument("action")
+@click.pass_context
+def service(ctx, name, action) -> None:
+    """Run an init script a driver provides (``service ramster start|status``)."""
+    m = machine_of(ctx)
+    handler = m.kernel.services.get(name)
+    if handler is None:
+        click.echo(f"{name}: unrecognized service", err=True)
+        ctx.exit(1)
+        return
+    out, err, rc = handler(action, m.root)
+    for line in out:
+        click.echo(line)
+    for line in err:
+        click.echo(line, err=True)
+    ctx.exit(rc)
+
+
+@console.command()
 @click.option("-r", "release", is_flag=True, help="Print the kernel release.")
 @click.option("-a", "everything", is_flag=True, help="Print everything.")
 @click.pass_context
@@ -275,7 +319,10 @@ def execute_command(machine: ConsoleMachine, argv: Sequence[str], out: IO[str],
     changed = not is_readonly(argv)
     kernel = machine.kernel
     before = _machine_trace(machine)
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    bkl = getattr(kernel, "bkl", None) or contextlib.nullcontext()
+    with bkl, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        for hook in list(getattr(machine.kernel, "entry_hooks", ())):
+            hook()  # e.g. r2net: a peer's close that arrived before this command is seen first
         try:
             result = console.main(args=list(argv), prog_name="kmodemu", obj=machine,
                                   standalone_mode=False)

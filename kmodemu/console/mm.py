@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import sys
 
@@ -314,11 +315,15 @@ def _content(ctx: click.Context, spec: str, size: int, seed: int | None) -> Cont
 @click.pass_context
 def mkdir_cmd(ctx, parents, paths):
     """Make directories (mount points, or directories inside a filesystem)."""
-    mm = _mm(ctx)
+    kernel = ctx.find_root().obj.kernel
     rc = 0
     for p in paths:
         try:
-            mm.fs.mkdir(p, parents=parents)
+            configfs = getattr(kernel, "configfs", None)
+            if configfs is not None and configfs.owns(p):
+                configfs.mkdir(p)  # a kernel object, made by its configfs group
+            else:
+                _mm(ctx).fs.mkdir(p, parents=parents)
         except KernelError as e:
             click.echo(f"mkdir: cannot create directory '{p}': {os.strerror(e.errno)}", err=True)
             rc = 1
@@ -453,12 +458,15 @@ def alloc_cmd(ctx, name, size, content, seed):
 
 @click.command("touch-anon")
 @click.argument("name")
+@click.option("--sha256", "sha256", is_flag=True,
+              help="Then print the SHA-256 of the pages as read, as sha256sum prints a file's.")
 @click.pass_context
-def touch_anon_cmd(ctx, name):
+def touch_anon_cmd(ctx, name, sha256):
     """Touch every page of process NAME: swapped pages fault back in and are checked."""
     mm = _mm(ctx)
+    digest = hashlib.sha256() if sha256 else None
     try:
-        st = mm.anon.touch(name)
+        st = mm.anon.touch(name, digest=digest)
     except KernelError as e:
         _fail(ctx, f"touch-anon: {name}: {'no such process' if e.errno == errno.ESRCH else os.strerror(e.errno)}", 1)
         return
@@ -467,6 +475,8 @@ def touch_anon_cmd(ctx, name):
     if st.corrupt:
         line += f", {st.corrupt} CORRUPT"
     click.echo(line)
+    if digest is not None:
+        click.echo(f"{digest.hexdigest()}  {name}")
     ctx.exit(1 if st.corrupt else 0)
 
 

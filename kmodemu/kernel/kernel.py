@@ -17,7 +17,9 @@ import pluggy
 
 from kmodemu import hookspecs
 from kmodemu.errors import KernelError
+from kmodemu.kernel.bkl import BigKernelLock
 from kmodemu.kernel.clock import VirtualClock
+from kmodemu.kernel.configfs import ConfigFS
 from kmodemu.kernel.fault_inject import FaultInjection
 from kmodemu.kernel.init_main import parse_boot_cmdline
 from kmodemu.kernel.printk import KERN_EMERG, KERN_INFO, KERN_NOTICE, KERN_WARNING, LogBuffer
@@ -70,6 +72,15 @@ class Kernel:
         self.taint = Taint()
         self.vfs = PseudoFS()
         self.faults = FaultInjection(self, seed)
+        #: held by whoever runs on this kernel (a console command, an r2net receive thread)
+        self.bkl = BigKernelLock()
+        self.configfs = ConfigFS(self.vfs)
+        #: init scripts a driver brings along (``kmodemu service NAME ACTION``)
+        self.services: dict[str, Callable[..., Any]] = {}
+        #: run once when the machine stops running this kernel (close, reboot)
+        self.shutdown_hooks: list[Callable[[], None]] = []
+        #: run at the start of every console command (drivers take in what arrived meanwhile)
+        self.entry_hooks: list[Callable[[], None]] = []
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.hook = self.pm.hook
@@ -298,6 +309,12 @@ class Kernel:
 
     def _attach_mm(self) -> None:
         attach_mm(self)
+
+    def shutdown(self) -> None:
+        """The machine stops running this kernel: drivers close sockets, stop threads."""
+        hooks, self.shutdown_hooks = self.shutdown_hooks, []
+        for hook in reversed(hooks):
+            hook()
 
     # -- services to modules ----------------------------------------------------
     def request_module(self, name: str) -> int:

@@ -268,6 +268,7 @@ class Machine:
             raise
         if old[2] is not None:
             old[2].close()
+        old[1].shutdown()  # the old kernel's drivers close their sockets, stop their threads
         self.journal = []
         self.powered_off = False
         self.save()
@@ -292,6 +293,7 @@ class Machine:
     def close(self) -> None:
         if self.xen is not None:
             self.xen.close()
+        self.kernel.shutdown()  # sockets and threads of drivers (ramster's r2net) go away
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -386,7 +388,8 @@ class Machine:
         """Let wall time that passed reach the virtual clock (``--clock real``), journaled."""
         if ns <= 0:
             return
-        self.kernel.clock.advance(ns)
+        with self.kernel.bkl:  # timers run as a command would: not beside a driver's threads
+            self.kernel.clock.advance(ns)
         self.journal.append({"clock": ns})
         self.save()
 

@@ -23,7 +23,9 @@ from kmodemu.errors import KernelError
 from kmodemu.mm.corpus import Content
 from kmodemu.mm.page import Page
 
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:
+    import hashlib
+  # pragma: no cover
     from kmodemu.mm.memory import MemoryManager
     from kmodemu.mm.swap import SwapDevice
 
@@ -121,10 +123,13 @@ class Anon:
                 ap.swap = None
         proc.pages.clear()
 
-    def touch(self, name: str, vpns: Iterable[int] | None = None) -> TouchStats:
+    def touch(self, name: str, vpns: Iterable[int] | None = None,
+              digest: "hashlib._Hash | None" = None) -> TouchStats:
         """Access every page, or those of ``vpns`` in that order (a workload's touch pattern).
 
-        Resident pages are referenced, swapped ones fault in.
+        Resident pages are referenced, swapped ones fault in. ``digest`` is fed
+        each page's bytes as the access sees them (after a fault, what came
+        back from swap), so a caller can prove the memory survived.
         """
         proc = self.processes.get(name)
         if proc is None:
@@ -136,6 +141,8 @@ class Anon:
             if ap.pfn >= 0:
                 st.resident += 1
                 ap.referenced = True
+                if digest is not None:
+                    digest.update(ap.data or b"")
                 continue
             how = self.swap_in(ap)
             if how == "frontswap":
@@ -144,6 +151,8 @@ class Anon:
                 st.from_disk += 1
             if ap.data != proc.content.page(ap.vpn):
                 st.corrupt += 1
+            if digest is not None:
+                digest.update(ap.data or b"")
         self.corrupt_pages += st.corrupt
         self.mm.kernel.clock.advance_us(1 + st.from_disk * 100 + st.from_frontswap * 2)
         return st

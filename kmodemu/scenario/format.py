@@ -30,7 +30,10 @@ SUFFIX = ".scn"
 #: header keys and whether they may repeat
 HEADER_KEYS = {"name": False, "description": False, "profile": False, "cmdline": False,
                "mem": False, "builtin": True, "module-path": True, "seed": False,
-               "release": False, "skip": False, "requires": True, "xen": False}
+               "release": False, "skip": False, "requires": True, "xen": False,
+               "machines": False}
+#: a command for one of several machines: ``$ @NAME command…``
+MACHINE_PREFIX = re.compile(r"@([A-Za-z][A-Za-z0-9_-]*)\s+(.*)$")
 _HEADER = re.compile(r"([A-Za-z][A-Za-z0-9_-]*):(?:\s+(.*))?$")
 _HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
 
@@ -88,6 +91,15 @@ class Scenario:
     requires: list[str] = field(default_factory=list)
     #: a Xen host (header ``xen: OPTIONS``, the hypervisor's boot options, possibly empty)
     xen: str | None = None
+    #: names of the machines (header ``machines:``); one machine when empty
+    machines: list[str] = field(default_factory=list)
+
+    def machine_for(self, command: str) -> tuple[str | None, str]:
+        """(machine name, command) for a step: ``@NAME cmd`` picks a machine, else the first."""
+        m = MACHINE_PREFIX.match(command)
+        if m is None:
+            return (self.machines[0] if self.machines else None), command
+        return m.group(1), m.group(2)
 
     def machine_def(self, seed: int | None = None):
         """The ``MachineDef`` a fresh machine for this scenario boots from."""
@@ -221,7 +233,19 @@ def _build(header: dict[str, list[str]], header_line: dict[str, int], steps: lis
                     seed=seed, release=one("release"), description=one("description", ""),
                     skip=(skip or "skipped") if "skip" in header else None,
                     requires=words("requires"),
-                    xen=(one("xen") or "") if "xen" in header else None)
+                    xen=(one("xen") or "") if "xen" in header else None,
+                    machines=_machines(path, header_line, words))
+
+
+def _machines(path, header_line, words) -> list[str]:
+    names = words("machines")
+    for n in names:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", n):
+            raise ScenarioSyntaxError(path, header_line.get("machines", 1),
+                                      f"bad machine name {n!r}")
+    if len(set(names)) != len(names):
+        raise ScenarioSyntaxError(path, header_line.get("machines", 1), "a machine named twice")
+    return names
 
 
 def render(definition, steps: list[tuple[str, str | None, list[str]]], *,

@@ -7,6 +7,7 @@ many times, in whatever order and in whichever process it runs.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import traceback
 from dataclasses import dataclass, field
@@ -117,26 +118,45 @@ def _run_steps(scn: Scenario, seed: int | None, result: ScenarioResult, tree: Pa
     from kmodemu.errors import KernelError
     from kmodemu.machine import Machine, MachineError
 
+    names: list[str | None] = list(scn.machines) or [None]
+    machines: dict[str | None, Machine] = {}
     try:
-        machine = Machine(scn.machine_def(seed))
+        for name in names:  # every machine boots from the same header
+            machines[name] = Machine(scn.machine_def(seed))
     except (KernelError, MachineError, ValueError, FileNotFoundError) as e:
+        for m in machines.values():
+            m.close()
         result.status, result.reason = ERROR, f"boot failed: {e}"
         return result
     except Exception as e:  # an emulator bug while booting
+        for m in machines.values():
+            m.close()
         result.status, result.reason = ERROR, f"boot failed: {_internal(e)}"
         return result
-    machine.policy.host_root = tree
-    machine.policy.host_shell = host_shell
+    for m in machines.values():
+        m.policy.host_root = tree
+        m.policy.host_shell = host_shell
     blocks: dict[int, list[str]] = {}
-    with machine:
-        session = Session(machine)
+    with contextlib.ExitStack() as stack:
+        sessions = {}
+        for name, m in machines.items():
+            stack.enter_context(m)
+            sessions[name] = Session(m)
         for index, step in enumerate(scn.steps):
             sr = StepResult(step.command, step.lineno, "NOT_RUN")
             result.steps.append(sr)
             if result.status == ERROR:
                 continue
+            name, command = scn.machine_for(step.command)
+            session = sessions.get(name)
+            if session is None:
+                result.status = ERROR
+                result.reason = (f"line {step.lineno}: no machine named {name!r} "
+                                 f"(machines: {', '.join(scn.machines)})" if scn.machines else
+                                 f"line {step.lineno}: '@{name}' needs a 'machines:' header")
+                continue
             try:
-                outcome = session.run(step.command, stdin=step.stdin)
+                outcome = session.run(command, stdin=step.stdin)
             except ScenarioTimeout:
                 raise
             except Exception as e:  # an emulator bug: report it, keep the file as it is
@@ -150,13 +170,13 @@ def _run_steps(scn: Scenario, seed: int | None, result: ScenarioResult, tree: Pa
                 blocks[index] = block
                 if result.status == PASS:
                     result.status = FAIL
-        result.virtual_time_ns = machine.kernel.clock.ns
+        result.virtual_time_ns = max(m.kernel.clock.ns for m in machines.values())
     if blocks:
         result.actual = scn.rebuild(blocks)
-        name = str(scn.path) if scn.path else scn.name
+        fname = str(scn.path) if scn.path else scn.name
         result.diff = "".join(difflib.unified_diff(
             scn.text.splitlines(keepends=True), result.actual.splitlines(keepends=True),
-            fromfile=name, tofile=f"{name} (actual)"))
+            fromfile=fname, tofile=f"{fname} (actual)"))
         failed = sum(1 for s in result.steps if s.status == FAIL)
         result.reason = result.reason or f"{failed} of {len(scn.steps)} commands differ"
     return result

@@ -32,8 +32,9 @@ The module glue — boot parameters (``__setup``), module parameters and
 
 from __future__ import annotations
 
+
 import errno
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from kmodemu.tmem import (
@@ -354,11 +355,10 @@ class Zcache:
 class CleancacheOps:
     """struct cleancache_ops of zcache: ephemeral pools of LOCAL_CLIENT, keyed by filekey."""
 
-    __slots__ = ("zcache", "pools", "zc", "disable_ignore_nonactive", "_get")
+    __slots__ = ("zcache", "pools", "zc", "disable_ignore_nonactive")
 
     def __init__(self, zcache: Zcache, disable_ignore_nonactive: bool = False):
         self.zcache = zcache
-        self._get = zcache.tmem.get  # the get core
         self.pools = zcache.tmem.local.pools
         self.zc = zcache.zc
         self.disable_ignore_nonactive = disable_ignore_nonactive
@@ -392,7 +392,8 @@ class CleancacheOps:
         if pool is None:
             return -1
         # get_and_free 0: an ephemeral pool frees on a hit, a persistent one keeps
-        data = self._get(pool, _from_bytes(key, "little"), index, 0)
+        # through Zcache.get, looked up per call: RAMster's glue replaces it (remote pampds)
+        data = self.zcache.get(pool, _from_bytes(key, "little"), index, 0)
         if data is None:
             return -1
         page.data = data
@@ -419,12 +420,11 @@ class FrontswapOps:
     """
 
     __slots__ = ("zcache", "pools", "zc", "disable_ignore_nonactive", "exclusive_gets",
-                 "poolid", "_get")
+                 "poolid")
 
     def __init__(self, zcache: Zcache, disable_ignore_nonactive: bool = False,
                  exclusive_gets: bool = True):
         self.zcache = zcache
-        self._get = zcache.tmem.get  # the get core
         self.pools = zcache.tmem.local.pools
         self.zc = zcache.zc
         self.disable_ignore_nonactive = disable_ignore_nonactive
@@ -457,7 +457,7 @@ class FrontswapOps:
         if pool is None:
             return -1
         # get_and_free 1 removes the page (exclusive gets), -1 keeps it
-        data = self._get(pool, (type << SWIZ_BITS) | (offset & SWIZ_MASK),
+        data = self.zcache.get(pool, (type << SWIZ_BITS) | (offset & SWIZ_MASK),
                                offset >> SWIZ_BITS, 1 if self.exclusive_gets else -1)
         if data is None:
             return -1
@@ -497,6 +497,8 @@ class Settings:
     disable_frontswap_ignore_nonactive: bool = False
     disable_cleancache_ignore_nonactive: bool = False
     ramster: bool = False
+    #: RAMster's frontswap self-shrinking (``noselfshrink`` / ``disable_frontswap_selfshrink``)
+    selfshrink: bool = True
     zpool: str = "zbud"
     same_filled: bool = True
 
@@ -508,6 +510,7 @@ class ZcacheState:
     boot: Settings | None = None
     counters: Counters | None = None
     zcache: Zcache | None = None
+    ramster: object = None
 
 
 def zcache_of(ctx: ModuleContext) -> Zcache | None:
@@ -534,9 +537,7 @@ def _boot_flag(attr: str, value: bool) -> Callable[[str, ModuleContext], int]:
 
 
 def _enable_ramster(rest: str, ctx: ModuleContext) -> int:
-    """``ramster``: exists only when RAMster is built in too (CONFIG_RAMSTER=y)."""
-    if not ctx.kernel_has_ramster:
-        return 0  # no such __setup: the word goes on to init, as on a kernel without RAMster
+    """``ramster``: zcache and RAMster (kmodemu's zcache is built with CONFIG_RAMSTER=y)."""
     s = _boot(ctx)
     s.enabled = s.ramster = True
     return 1
@@ -551,7 +552,7 @@ def _enable_compressor(rest: str, ctx: ModuleContext) -> int:
 
 BOOT_PARAMS = (
     BootParam("zcache", _boot_flag("enabled", True)),
-    BootParam("ramster", _enable_ramster, module_param="ramster=1", needs_builtin=("ramster",)),
+    BootParam("ramster", _enable_ramster, module_param="ramster=1"),
     BootParam("nocleancache", _boot_flag("disable_cleancache", True),
               module_param="disable_cleancache=1"),
     BootParam("nofrontswap", _boot_flag("disable_frontswap", True),
@@ -563,6 +564,9 @@ BOOT_PARAMS = (
     BootParam("nocleancacheignorenonactive",
               _boot_flag("disable_cleancache_ignore_nonactive", True)),
     BootParam("zcache=", _enable_compressor, module_param="zcache_comp_name={rest}"),
+    # ramster.c's own __setup (built-in RAMster only)
+    BootParam("noselfshrink", _boot_flag("selfshrink", False),
+              module_param="disable_frontswap_selfshrink=1"),
 )
 
 # -- the module path: module_param(…, S_IRUGO)
@@ -575,10 +579,12 @@ PARAMS = (
               "a frontswap load removes the page", True),
     ParamSpec("disable_frontswap_ignore_nonactive", "bool", 0o444,
               "store frontswap pages that were never active", False),
-    ParamSpec("ramster", "bool", 0o444, "keep pages in a peer's RAM (needs the ramster module)",
-              False),
+    ParamSpec("ramster_enabled", "bool", 0o444,
+              "enable RAMster: keep pages in a peer's RAM over the network", False),
+    ParamSpec("ramster", "bool", 0o444,
+              "kmodemu alias of ramster_enabled (Linux 3.10 has only ramster_enabled)", False),
     ParamSpec("disable_frontswap_selfshrink", "int", 0o444,
-              "ramster: no frontswap self-shrinking", 0),
+              "RAMster: no frontswap self-shrinking", 0),
     ParamSpec("zpool", "charp", 0o444, "allocator: zbud (Linux) or zsmalloc (denser)", "zbud"),
     ParamSpec("same_filled", "bool", 0o444,
               "store pages of one repeated word as metadata only (beyond Linux)", True),
@@ -596,7 +602,10 @@ def _settings(ctx: ModuleContext) -> Settings:
         disable_frontswap_ignore_nonactive=p.disable_frontswap_ignore_nonactive,
         # no module parameter for this one in Linux: stuck at false for modules
         disable_cleancache_ignore_nonactive=False,
-        ramster=p.ramster, zpool=p.zpool or "zbud", same_filled=p.same_filled,
+        # getattr: a zcache built without CONFIG_RAMSTER has none of RAMster's parameters
+        ramster=bool(getattr(p, "ramster_enabled", False) or getattr(p, "ramster", False)),
+        selfshrink=not getattr(p, "disable_frontswap_selfshrink", 0),
+        zpool=p.zpool or "zbud", same_filled=p.same_filled,
     )
 
 
@@ -634,10 +643,10 @@ def zcache_init(ctx: ModuleContext) -> int:
         if not ctx.cleancache_has_lazy_init and not s.disable_cleancache:
             ctx.printk("zcache module requires cleancache lazy init", KERN_ERR)
             return -errno.EINVAL
-    if s.ramster:
-        ret = _ramster(ctx)
-        if ret:
-            return ret
+    namestr = "ramster" if s.ramster else NAMESTR
+    if s.ramster and s.zpool != "zbud":
+        ctx.printk(f"zcache: ramster needs zbud, not {s.zpool}", KERN_ERR)
+        return -errno.EINVAL
 
     counters = st.counters = Counters()
     ctx.debugfs("zcache", lambda: counters.zcache)   # created even when disabled
@@ -660,6 +669,7 @@ def zcache_init(ctx: ModuleContext) -> int:
         same_filled=s.same_filled,
     )
     zcache.printk = lambda text: ctx.printk(text, KERN_INFO)
+    zcache.namestr = namestr
     st.zcache = zcache
     ctx.debugfs("zbud", lambda: counters.zbud)  # zbud_init
     allocator = "compression buddies" if s.zpool == "zbud" else "zsmalloc"
@@ -667,34 +677,43 @@ def zcache_init(ctx: ModuleContext) -> int:
     if not s.disable_cleancache:
         ctx.register_shrinker(_shrinker(ctx, zcache))
         old = ctx.cleancache_register_ops(zcache.cleancache_ops)
-        ctx.printk(f"{NAMESTR}: cleancache enabled using kernel transcendent memory and "
+        ctx.printk(f"{namestr}: cleancache enabled using kernel transcendent memory and "
                    f"{allocator}", KERN_INFO)
         if old is not None:
-            ctx.printk(f"{NAMESTR}: cleancache_ops overridden", KERN_WARNING)
+            ctx.printk(f"{namestr}: cleancache_ops overridden", KERN_WARNING)
     if not s.disable_frontswap:
         fold = ctx.frontswap_register_ops(zcache.frontswap_ops)
         if s.exclusive_gets:
             ctx.frontswap_tmem_exclusive_gets(True)
-        ctx.printk(f"{NAMESTR}: frontswap enabled using kernel transcendent memory and "
+        ctx.printk(f"{namestr}: frontswap enabled using kernel transcendent memory and "
                    f"{allocator}", KERN_INFO)
         if isinstance(fold, KernelError):
             return -fold.errno
         if fold is not None:
-            ctx.printk(f"{NAMESTR}: frontswap_ops overridden", KERN_WARNING)
+            ctx.printk(f"{namestr}: frontswap_ops overridden", KERN_WARNING)
+    if s.ramster:
+        _ramster_init(ctx, zcache, s)
     return 0
 
 
-def _ramster(ctx: ModuleContext) -> int:
-    """``ramster=1``: ramster's code lives in its own module; ask modprobe for it."""
-    if not ctx.module_available("ramster"):
-        ctx.printk("zcache: ramster requested, but this kernel has no ramster module", KERN_ERR)
-        return -errno.ENODEV
-    ret = ctx.request_module("ramster")
-    if ret != 0 or not ctx.module_live("ramster"):
-        ctx.printk(f"zcache: ramster requested, but loading module ramster failed ({ret})",
-                   KERN_ERR)
-        return -errno.ENODEV
-    return 0
+def _ramster_init(ctx: ModuleContext, zcache: Zcache, s: Settings) -> None:
+    """ramster_init(cleancache, frontswap, exclusive gets, selfshrink): RAMster is linked in.
+
+    As a module, r2nm_init (the ``cluster`` configfs subsystem) runs here; built
+    in, Linux runs it at late_initcall, which is when zcache_init runs too.
+    """
+    from importlib import import_module
+    glue = import_module("kmodemu_plugins.ramster.zcache_glue")
+    ramster_mod = import_module("kmodemu_plugins.ramster.ramster")
+
+    def make(side):
+        return ramster_mod.Ramster(ctx.kernel, side, cleancache=not s.disable_cleancache,
+                                   frontswap=not s.disable_frontswap,
+                                   exclusive_gets=s.exclusive_gets, selfshrink=s.selfshrink)
+    rs = glue.link(zcache, make, pack_handle)
+    ctx.private(ZcacheState).ramster = rs
+    rs.init(register_nodemanager=True)
+    ctx.on_cleanup(rs.shutdown)
 
 
 def _shrinker(ctx: ModuleContext, zcache: Zcache) -> Callable[[int], int]:
@@ -724,3 +743,14 @@ MODULE = ModuleDecl(
     size=122880,
     extra={"builtin_params": False, "path": "kernel/drivers/staging/zcache/zcache.ko"},
 )
+
+
+#: CONFIG_RAMSTER unset: zcache.ko without RAMster's parameters and boot words (Linux's
+#: ``#ifdef CONFIG_RAMSTER`` around them). Not registered by this plugin: a module path
+#: that stands for such a kernel's module tree returns it (examples/kernel-without-ramster).
+RAMSTER_PARAMS = ("ramster_enabled", "ramster", "disable_frontswap_selfshrink")
+RAMSTER_BOOT_WORDS = ("ramster", "noselfshrink")
+MODULE_WITHOUT_RAMSTER = replace(
+    MODULE, params=tuple(p for p in PARAMS if p.name not in RAMSTER_PARAMS),
+    boot_params=tuple(b for b in BOOT_PARAMS if b.name not in RAMSTER_BOOT_WORDS),
+    extra=dict(MODULE.extra))

@@ -53,6 +53,8 @@ _BASE = _PERS_LRU + 1
 _F_EPH = 1
 _F_DYING = 2
 _F_USED = 4
+#: taken off the LRU by RAMster's remotify (zbud_make_zombie_lru): never reused or evicted
+_F_ZOMBIE = 8
 
 #: frames added to the arena at a time
 ARENA_BATCH = 64
@@ -317,6 +319,14 @@ class ZbudPool(ZpoolLevels):
             self._pers_zp -= 1
             zc.pers_zpages -= 1
             zc.pers_zbytes -= clen
+        if flags & _F_ZOMBIE:  # off every list already: back to RAM once empty
+            if not other:
+                if eph:
+                    zc.eph_pageframes -= 1
+                else:
+                    zc.pers_pageframes -= 1
+                self._release(f)
+            return
         bprev = self._bprev
         bnext = self._bnext
         if not other:
@@ -418,6 +428,60 @@ class ZbudPool(ZpoolLevels):
         self._flags[f] = 0
         return f
 
+    def make_zombie_lru(self, eph: bool) -> list[tuple[tuple[int, int, int, int], bytes]]:
+        """zbud_make_zombie_lru: take the LRU frame of a kind off every list for RAMster.
+
+        Returns its zpages (handle, compressed bytes); they stay allocated and
+        readable until tmem frees them (RAMster replaces them with remote
+        descriptors, or leaves them there if the remote put failed). The frame
+        is never matched, evicted or picked again.
+        """
+        head = _EPH_LRU if eph else _PERS_LRU
+        lnext = self._lnext
+        lprev = self._lprev
+        f = lnext[head]
+        if f == head:
+            return []
+        n = lnext[f]
+        lnext[head] = n
+        lprev[n] = head
+        lnext[f] = f
+        lprev[f] = f
+        bprev = self._bprev
+        bnext = self._bnext
+        s0 = self._size0[f]
+        s1 = self._size1[f]
+        if bnext[f] != f:  # unbuddied: off its list
+            p = bprev[f]
+            n = bnext[f]
+            bnext[p] = n
+            bprev[n] = p
+            bnext[f] = f
+            bprev[f] = f
+            if n == p:
+                bit = 1 << (((s0 or s1) + CHUNK_SIZE - 1) >> CHUNK_SHIFT)
+                if eph:
+                    self._emask &= ~bit
+                else:
+                    self._pmask &= ~bit
+        self._flags[f] |= _F_ZOMBIE
+        out = []
+        for budnum, size in ((0, s0), (1, s1)):
+            if size:
+                buf, base = self._offset(f, budnum, size)
+                out.append((unpack_handle(buf, base),
+                            bytes(buf[base + TMEM_HANDLE_SIZE:base + size])))
+        return out
+
+    def write(self, pampd: int, data: bytes) -> None:
+        """zbud_copy_to_zbud: fill a zpage made by ``create`` with its real bytes (same size)."""
+        f = pampd >> 1
+        size = self._size1[f] if pampd & 1 else self._size0[f]
+        if size - TMEM_HANDLE_SIZE != len(data):
+            raise ValueError("zbud: write of a different size than was reserved")
+        buf, base = self._offset(f, pampd & 1, size)
+        buf[base + TMEM_HANDLE_SIZE:base + size] = data
+
     def evict_eph_frame(self) -> bool:
         """Evict the LRU ephemeral frame and give it back to RAM; False if none."""
         f = self._evict_lru()
@@ -511,8 +575,20 @@ class ZbudPool(ZpoolLevels):
                     listed += 1
                     g = self._bnext[g]
             assert listed == unbuddied
+            nframes = len(frames)
+            for f in range(_BASE, self._next_id):  # RAMster's zombies: on no list, still counted
+                flags = self._flags[f]
+                if flags & _F_ZOMBIE and flags & _F_USED and bool(flags & _F_EPH) == eph:
+                    s0, s1 = self._size0[f], self._size1[f]
+                    nframes += 1
+                    zpages += (s0 > 0) + (s1 > 0)
+                    zbytes += s0 + s1
+                    if s0 and s1:
+                        buddied += 1
+                    else:
+                        unbuddied += 1
             pre = "eph_" if eph else "pers_"
-            assert getattr(zb, pre + "pageframes") == len(frames)
+            assert getattr(zb, pre + "pageframes") == nframes
             assert getattr(zb, pre + "buddied_count") == buddied
             assert getattr(zb, pre + "unbuddied_count") == unbuddied
             assert getattr(zb, pre + "zpages") == zpages

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from kmodemu.console import is_readonly
@@ -118,6 +120,21 @@ def test_anon_commands_and_ps(m):
     assert run(m, "touch-anon", "q") == (1, "", "touch-anon: q: no such process\n")
     assert run(m, "kill", "p") == (0, "", "")
     assert run(m, "kill", "p") == (1, "", "kill: (p) - No such process\n")
+
+
+def test_touch_anon_sha256_is_the_memory_as_read_back(m, tmp_path):
+    host = tmp_path / "mem"
+    host.write_bytes(bytes(range(256)) * 16 * 40)          # 40 pages, each 0..255 sixteen times
+    digest = hashlib.sha256(host.read_bytes()).hexdigest()
+    run(m, "mkswap", "/dev/sdb1", "32M")
+    run(m, "swapon", "/dev/sdb1")
+    run(m, "alloc", "p", "160K", "--content", f"host:{host}")
+    assert run(m, "touch-anon", "p", "--sha256") == (
+        0, f"p: 40 pages, 40 resident, 0 from frontswap, 0 from swap disk\n{digest}  p\n", "")
+    run(m, "pressure", "100000")
+    rc, out, _ = run(m, "touch-anon", "p", "--sha256")    # every page back from the swap disk
+    assert rc == 0 and out.endswith(f" from swap disk\n{digest}  p\n") and " 0 from swap" not in out
+    assert run(m, "touch-anon", "q", "--sha256") == (1, "", "touch-anon: q: no such process\n")
 
 
 def test_stat_and_workload(m):

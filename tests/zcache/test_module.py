@@ -72,10 +72,13 @@ def test_prefix_matching_shadows_longer_boot_parameters(machine):
     assert m.kernel.read("/proc/1/cmdline") == "/sbin/init\0"  # all consumed, none reach init
 
 
-def test_ramster_boot_word_needs_ramster_built_in(machine):
+def test_ramster_boot_word_enables_zcache_and_ramster(machine):
     m = machine(builtin=["zcache"], cmdline="ramster")
-    assert not m.kernel.cleancache.registered
-    assert m.kernel.read("/proc/1/cmdline") == "/sbin/init\0ramster\0"
+    assert m.kernel.cleancache.registered
+    assert m.kernel.read("/proc/1/cmdline") == "/sbin/init\0"
+    assert "ramster: cleancache enabled using kernel transcendent memory and compression " \
+        "buddies" in m.kernel.dmesg()
+    assert m.kernel.vfs.listdir("/sys/kernel/config") == ["cluster"]
 
 
 def test_nofrontswap_and_nocleancache(machine):
@@ -175,12 +178,13 @@ def test_zsmalloc_and_unknown_zpool(machine):
     assert zlines(m)[-1] == "zcache: zpool slab not supported (zbud, zsmalloc)"
 
 
-def test_ramster_parameter_without_ramster_module(machine):
+def test_ramster_parameter_links_ramster(machine):
     m = machine()
     rc, _, err = m.capture(["insmod", "zcache", "ramster=1"])
-    assert rc == 1 and err.endswith("No such device\n")
-    assert zlines(m)[-1] == "zcache: ramster requested, but this kernel has no ramster module"
-    assert m.kernel.modules.get("zcache") is None
+    assert rc == 0, err
+    assert m.kernel.modules.get("zcache") is not None
+    assert m.kernel.read("/sys/module/zcache/parameters/ramster") == "Y\n"
+    assert m.kernel.read("/sys/kernel/mm/ramster/interface_revision") == "5\n"
 
 
 def test_pre_patch_kernel_refuses_the_module(machine):

@@ -232,3 +232,29 @@ def test_arena_grows_past_one_batch():
     again = [r.put(True, 3000, index=1000 + i) for i in range(10)]
     assert all(p is not None for p in again)
     assert len(r.pool._arena) == 3  # freed frame slots are reused
+
+
+def test_make_zombie_lru_for_ramster():
+    """RAMster's remotify takes the LRU frame off every list; frees then empty it."""
+    r = Rig()
+    a = r.put(False, 900, index=1)
+    b = r.put(False, 900, index=2)          # buddied with a
+    c = r.put(False, 900, index=3)          # a second frame
+    assert r.pool.frame_of(a) == r.pool.frame_of(b) != r.pool.frame_of(c)
+    zpages = r.pool.make_zombie_lru(False)
+    assert [(th, len(d)) for th, d in zpages] == [((0xFFFF, 0, 1, 1), 900), ((0xFFFF, 0, 1, 2), 900)]
+    assert zpages[0][1] == bytes([1]) * 900
+    assert r.pool.lru(False) == [r.pool.frame_of(c)]
+    assert r.c.zcache.pers_pageframes == 2
+    d = r.put(False, 900, index=4)          # never placed in the zombie frame
+    assert r.pool.frame_of(d) != r.pool.frame_of(a)
+    r.pool.free(a, False)
+    assert r.c.zcache.pers_pageframes == 2
+    r.pool.free(b, False)                   # empty: the frame goes back to RAM
+    assert r.c.zcache.pers_pageframes == 1
+    assert r.pool.make_zombie_lru(True) == []
+    e = r.pool.create(False, bytes(100), zpage_m.pack_handle(5, 0, 0, 0xFFFF))
+    r.pool.write(e, b"z" * 100)
+    assert bytes(r.pool.read(e)) == b"z" * 100
+    with pytest.raises(ValueError):
+        r.pool.write(e, b"z" * 99)
