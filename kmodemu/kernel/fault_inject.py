@@ -20,10 +20,12 @@ default /sys/kernel/debug is that of a kernel built without fault injection.
   point, like Linux's fail_function on ``do_one_initcall``): the loader unwinds
   what the module registered through its context and the load fails with
   ``retval`` (default -ENOMEM). Wired.
-- ``fail_compress``, ``fail_peer``, ``fail_hypervisor``: for compressor failure,
-  a ramster peer dying mid-transfer and a Xen hypervisor out of memory. The
-  knobs exist and count; the zcache/ramster/Xen code consults them once it
-  calls ``kernel.faults.should_fail(NAME)``. Not wired yet (docs/reliability.md).
+- ``fail_compress``: zcache's compressor returning an error on a put (the put
+  is refused: a failed frontswap store goes to the swap device, a cleancache
+  put is a later miss). Wired, through ``ModuleContext.fault_point``.
+- ``fail_peer``, ``fail_hypervisor``: a ramster peer dying mid-transfer and a
+  Xen hypervisor out of memory. The knobs exist and count; ramster and the Xen
+  shim do not consult them yet (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ from kmodemu.kernel.printk import KERN_NOTICE
 if TYPE_CHECKING:
     from kmodemu.kernel.kernel import Kernel
 
-WIRED = ("fail_page_alloc", "fail_module_init")
-NOT_WIRED = ("fail_compress", "fail_peer", "fail_hypervisor")
+WIRED = ("fail_page_alloc", "fail_module_init", "fail_compress")
+NOT_WIRED = ("fail_peer", "fail_hypervisor")
 
 
 class FaultAttr:

@@ -188,6 +188,12 @@ class ModuleContext:
         return (self.kernel.modules.get(name) is not None
                 or self.kernel.modules.is_builtin(name))
 
+    # -- fault injection ---------------------------------------------------------------
+    def fault_point(self, name: str) -> Callable[[int], bool]:
+        """``should_fail`` of a fault point (lib/fault-inject.c): a backend asks it where
+        Linux's would fail (a compressor's error, a peer's, the hypervisor's)."""
+        return self.kernel.faults.points[name].should_fail
+
     # -- memory ------------------------------------------------------------------------
     @property
     def frames(self) -> "Frames":

@@ -162,6 +162,8 @@ class Zcache:
         self._tmem_put = self.tmem.put
         #: zcache_freeze: every put becomes a flush (never set in 3.10)
         self.freeze = False
+        #: the fail_compress fault point's should_fail, when the module context gives one
+        self.fail_compress: Callable[[int], bool] | None = None
         self.zero_filled = zero_filled
         self.same_filled = same_filled
         #: pool creation/destruction messages go here (the kernel's printk), if set
@@ -211,8 +213,12 @@ class Zcache:
         if pampd is not None:
             account_filled(self.zc, eph, pampd)
         else:
-            created = self._create(eph, self._compress(data),
-                                   pack_handle(oid, index, pool.pool_id, pool.client.cli_id))
+            fail = self.fail_compress
+            if fail is not None and fail(1):
+                created = None  # the compressor returned an error: the put is refused
+            else:
+                created = self._create(eph, self._compress(data),
+                                       pack_handle(oid, index, pool.pool_id, pool.client.cli_id))
             if created is None:
                 if eph:
                     self.zc.failed_eph_puts += 1
@@ -668,6 +674,7 @@ def zcache_init(ctx: ModuleContext) -> int:
         frontswap_has_exclusive_gets=s.exclusive_gets,
         same_filled=s.same_filled,
     )
+    zcache.fail_compress = ctx.fault_point("fail_compress")
     zcache.printk = lambda text: ctx.printk(text, KERN_INFO)
     zcache.namestr = namestr
     st.zcache = zcache

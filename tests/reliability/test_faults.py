@@ -101,3 +101,26 @@ def test_module_init_failing_midway_unwinds():
     assert s.run("modprobe zcache").rc == 0                    # times was 1
     assert m.kernel.modules.get("zcache") is not None
     m.close()
+
+
+def test_a_failing_compressor_refuses_puts_and_nothing_is_lost():
+    """fail_compress: zcache's compressor errors on every put; frontswap falls back to the
+    swap device (failed stores), cleancache misses, and every byte comes back (sha256)."""
+    m = Machine(MachineDef(cmdline="zcache fail_compress=1,100,0,-1", builtin=["zcache"],
+                           mem="64M"))
+    try:
+        s = Session(m)
+        for line in ("mount /dev/sda1 /mnt -t ext4", "mkswap /dev/sdb 256M", "swapon /dev/sdb",
+                     "alloc p 24M --content mixed", "pressure 4000"):
+            assert s.run(line).rc == 0, line
+        fs = m.kernel.frontswap
+        assert fs.failed_stores > 0
+        assert m.kernel.faults.fail_compress.injected == fs.failed_stores + int(
+            m.kernel.read("/sys/kernel/debug/zcache/failed_eph_puts"))
+        # only zero- and same-filled pages (never compressed) are still kept by zcache
+        st = m.kernel.mm.anon.touch("p")
+        assert st.corrupt == 0 and st.from_disk > 0
+        got, want = _sha_process(m.kernel.mm.anon.processes["p"])
+        assert got == want
+    finally:
+        m.close()
