@@ -324,12 +324,18 @@ def poweroff(ctx) -> None:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @click.argument("dirs", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
-def machines(as_json, dirs) -> None:
-    """List machines (those in the state directory, or DIRS): state, pid, kernel, uptime."""
+@click.pass_context
+def machines(ctx, as_json, dirs) -> None:
+    """List machines (those in the state directory and the one --machine names, or DIRS)."""
     if not dirs:
         base = _default_machine_dir().parent
-        dirs = tuple(sorted(p for p in base.iterdir() if (p / proto.IMAGE_NAME).is_file())) \
-            if base.is_dir() else ()
+        found = sorted(p for p in base.iterdir() if (p / proto.IMAGE_NAME).is_file()) \
+            if base.is_dir() else []
+        chosen = ctx.obj["machine_dir"]  # --machine or $KMODEMU_MACHINE may live elsewhere
+        if (chosen / proto.IMAGE_NAME).is_file() and \
+                all(chosen.resolve() != p.resolve() for p in found):
+            found.append(chosen)
+        dirs = tuple(found)
     rows = [_machine_row(d) for d in dirs]
     if as_json:
         click.echo(json.dumps(rows, indent=2))

@@ -213,6 +213,29 @@ def test_machines_lists_state_pid_release_and_uptime(running_machine):
     assert line.split()[:5] == ["a", "running", str(a_pid), "3.10.0-kmodemu", "3.10"]
 
 
+def test_machines_lists_the_state_directory_and_the_machine_kmodemu_machine_names(tmp_path):
+    state = tmp_path / "state"
+    env = {**os.environ, "XDG_STATE_HOME": str(state)}
+    env.pop("KMODEMU_MACHINE", None)
+    home = state / "kmodemu" / "default"
+    away = tmp_path / "elsewhere" / "lab"
+    try:
+        assert kmodemu("--machine", str(home), "boot", env=env).returncode == 0
+        assert kmodemu("--machine", str(away), "boot", "--profile", "3.9", env=env).returncode == 0
+        rows = json.loads(kmodemu("machines", "--json", env=env).stdout)
+        assert [(r["name"], r["state"]) for r in rows] == [("default", "running")]
+        env["KMODEMU_MACHINE"] = str(away)
+        rows = json.loads(kmodemu("machines", "--json", env=env).stdout)
+        assert [(r["name"], r["profile"]) for r in rows] == [("default", "3.10"), ("lab", "3.9")]
+        env["KMODEMU_MACHINE"] = str(home)  # named and in the state directory: listed once
+        rows = json.loads(kmodemu("machines", "--json", env=env).stdout)
+        assert [r["name"] for r in rows] == ["default"]
+    finally:
+        for path in (home, away):
+            if client.is_running(path):
+                client.stop(path)
+
+
 def test_two_boots_racing_for_one_directory(tmp_path):
     path = tmp_path / "race"
     exe = Path(sys.executable).with_name("kmodemu")
