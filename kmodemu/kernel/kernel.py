@@ -22,7 +22,8 @@ from kmodemu.kernel.clock import VirtualClock
 from kmodemu.kernel.configfs import ConfigFS
 from kmodemu.kernel.fault_inject import FaultInjection
 from kmodemu.kernel.init_main import parse_boot_cmdline
-from kmodemu.kernel.printk import KERN_EMERG, KERN_INFO, KERN_NOTICE, KERN_WARNING, LogBuffer
+from kmodemu.kernel.params import Param, ParamSpec
+from kmodemu.kernel.printk import KERN_EMERG, KERN_ERR, KERN_INFO, KERN_NOTICE, KERN_WARNING, LogBuffer
 from kmodemu.kernel.cmdline import memparse
 from kmodemu.kernel.profiles import DEFAULT_PROFILE, get_profile
 from kmodemu.kernel.taint import Taint
@@ -94,6 +95,9 @@ class Kernel:
         self.loglevel = 7
         #: kernel.randomize_va_space (mm/memory.c): 2 by default, 0 after ``norandmaps``
         self.randomize_va_space = 2
+        #: core_param(panic, panic_timeout, int, 0644) (kernel/panic.c): seconds before a
+        #: panicked kernel reboots; /sys/module/kernel/parameters/panic and /proc/sys/kernel/panic
+        self.core_params = {"panic": Param(ParamSpec("panic", "int", 0o644, default=0))}
         self.modprobe_path = "/sbin/modprobe"
         #: set by ``kmodemu.kmod.attach``: runs modprobe for ``request_module``
         self.usermodehelper_modprobe: Callable[[list[str]], int] | None = None
@@ -139,6 +143,10 @@ class Kernel:
         v.add_file("/proc/sys/kernel/tainted", lambda: f"{self.taint.mask}\n")
         v.add_file("/proc/sys/kernel/randomize_va_space", lambda: f"{self.randomize_va_space}\n",
                    self._set_randomize_va_space, 0o644)
+        panic = self.core_params["panic"]
+        v.add_file("/proc/sys/kernel/panic", lambda: f"{panic.value}\n", self._set_panic, 0o644)
+        v.add_file("/sys/module/kernel/parameters/panic", panic.get, self._write_core_param(panic),
+                   0o644)
         v.add_file("/proc/sys/kernel/modprobe", lambda: self.modprobe_path + "\n",
                    self._set_modprobe_path, 0o644)
         v.add_file("/proc/1/cmdline", lambda: "".join(a + "\0" for a in self._init_argv()))
@@ -158,6 +166,21 @@ class Kernel:
         if not body.isdigit() or not body.isascii():
             raise KernelError(errno.EINVAL)
         self.randomize_va_space = int(word)
+
+    def _set_panic(self, text: str) -> None:
+        word = text.strip()  # proc_dointvec, as randomize_va_space
+        body = word[1:] if word[:1] in "+-" else word
+        if not body.isdigit() or not body.isascii() or not -2**31 <= int(word) < 2**31:
+            raise KernelError(errno.EINVAL)
+        self.core_params["panic"].value = int(word)
+
+    def _write_core_param(self, param: Param) -> Callable[[str], None]:
+        def write(text: str) -> None:
+            param.write_sysfs(text, lambda m: self.printk(m, KERN_ERR), self._taint_unsafe)
+        return write
+
+    def _taint_unsafe(self) -> None:
+        self.taint.add("U")
 
     def _set_modprobe_path(self, text: str) -> None:
         self.modprobe_path = text.rstrip("\n")
@@ -230,7 +253,7 @@ class Kernel:
             return 1
 
         return [("console=", value), ("root=", value), ("rootfstype=", value),
-                ("rootwait", flag), ("ro", flag), ("rw", flag), ("panic=", value),
+                ("rootwait", flag), ("ro", flag), ("rw", flag),
                 ("norandmaps", disable_randmaps), ("module_blacklist=", module_blacklist),
                 ("nomodule", nomodule)]
 
@@ -262,8 +285,9 @@ class Kernel:
                     setup.append((bp.name, _bind_handler(bp.handler, mod.ctx)))
 
         def lookup(pname: str):
-            if "." not in pname:
-                return None
+            if "." not in pname:  # a core_param: no module prefix (kernel/params.c)
+                return next((p for key, p in self.core_params.items()
+                             if key.replace("-", "_") == pname.replace("-", "_")), None)
             mname, _, param = pname.partition(".")
             mod = self.modules.builtin.get(module_name(mname))
             if mod is None:
@@ -287,6 +311,9 @@ class Kernel:
         if args.panic:
             self.panic_message = args.panic
             self.printk(f"Kernel panic - not syncing: {args.panic}", KERN_EMERG)
+            timeout = self.core_params["panic"].value
+            if timeout > 0:  # panic(): the reboot that panic_timeout asks for
+                self.printk(f"Rebooting in {timeout} seconds..", KERN_EMERG)
             raise KernelError(errno.EINVAL, f"Kernel panic - not syncing: {args.panic}")
 
         for level in INITCALL_LEVELS:

@@ -147,3 +147,34 @@ def test_dmesg_timestamps_come_from_the_virtual_clock():
     k.clock.advance(1_234_567_000)
     k.printk("hello")
     assert k.dmesg().splitlines()[-1] == "[    1.484567] hello"
+
+
+@pytest.mark.parametrize("cmdline, value, logged", [
+    ("panic=5", "5", []),
+    ("panic=-1", "-1", []),
+    ("panic=abc", "0", ["Booting kernel: `abc' invalid for parameter `panic'"]),
+    ("panic", "0", ["Booting kernel: `' invalid for parameter `panic'"]),
+])
+def test_panic_is_a_core_param_as_in_kernel_panic_c(cmdline, value, logged):
+    # core_param(panic, panic_timeout, int, 0644): parsed by parse_args, so a bad
+    # value is reported, never handed to init; sysfs under the module "kernel"
+    k = Kernel(cmdline=cmdline)
+    k.boot()
+    lines = strip_time(k.dmesg())
+    assert [ln for ln in lines if "panic" in ln and not ln.startswith("Kernel command line")] == logged
+    assert k.init_args.argv == ["init"] and k.init_args.unknown_notice is None
+    assert k.read("/sys/module/kernel/parameters/panic") == value + "\n"
+    assert k.read("/proc/sys/kernel/panic") == value + "\n"
+    k.write("/sys/module/kernel/parameters/panic", "7")
+    assert k.read("/proc/sys/kernel/panic") == "7\n"
+    with pytest.raises(KernelError):
+        k.write("/proc/sys/kernel/panic", "x")
+    assert k.read("/proc/sys/kernel/panic") == "7\n"
+
+
+def test_a_panic_with_panic_timeout_says_it_reboots():
+    k = Kernel(cmdline="panic=10 " + " ".join(f"a{i}" for i in range(40)))
+    with pytest.raises(KernelError):
+        k.boot()
+    assert strip_time(k.dmesg())[-2:] == ["Kernel panic - not syncing: Too many boot init vars at `a32'",
+                                          "Rebooting in 10 seconds.."]
