@@ -18,6 +18,7 @@ import click
 
 from kmodemu.machine import client
 from kmodemu.machine import protocol as proto
+from kmodemu.kernel.profiles import PROFILES
 
 
 def _default_machine_dir() -> Path:
@@ -236,8 +237,10 @@ def main(ctx: click.Context, machine_dir: str | None) -> None:
 
 @main.command()
 @click.option("--cmdline", default="", help="The kernel command line.")
-@click.option("--profile", "--kernel", "profile", type=click.Choice(["3.10", "3.9"]), default="3.10",
-              show_default=True, help="3.10 has the tmem lazy-init patchset; 3.9 is the pre-patch kernel.")
+@click.option("--profile", "--kernel", "profile", type=click.Choice(list(PROFILES)), default="3.10",
+              show_default=True, help="3.10 has the tmem lazy-init patchset; 3.9 is the pre-patch "
+                                      "kernel; 3.10-unload is 3.10 whose tmem backends can be "
+                                      "unloaded (beyond Linux: docs/unloading.md).")
 @click.option("--mem", default="256M", show_default=True, help="RAM size (mem= on the command line wins).")
 @click.option("--builtin", "builtin", multiple=True, shell_complete=_complete_builtin,
               help="Configure a module built in (=y). Repeatable.")

@@ -333,7 +333,7 @@ def test_boot_builtin_lists_plugins_after_the_last_comma():
         [f"zcache,{n}" for n in plugins(EXAMPLE_PLUGIN) if n != "zcache"]
     assert values(f"kmodemu boot --module-path {EXAMPLE_PLUGIN} --builtin zcache,params_demo,p") \
         == ["zcache,params_demo,params_demo_user"]
-    assert values("kmodemu boot --profile ") == ["3.10", "3.9"]
+    assert values("kmodemu boot --profile ") == ["3.10", "3.9", "3.10-unload"]
     assert complete("kmodemu boot --module-path ") == [("dir", "")]
 
 

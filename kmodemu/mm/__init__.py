@@ -50,3 +50,6 @@ def attach(kernel: "Kernel") -> None:
     }
     for name in FRONTEND_SYMBOLS:
         kernel.modules.export_core(name, exports[name])
+    if kernel.profile.unload:  # beyond Linux: the frontends can let a backend go
+        kernel.modules.export_core("cleancache_unregister_ops", cc.unregister_ops)
+        kernel.modules.export_core("frontswap_unregister_ops", fs.unregister_ops)

@@ -20,8 +20,10 @@ lookup "fails" and the op is skipped, as in Linux).
 
 from __future__ import annotations
 
+import errno
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kmodemu.kernel.printk import KERN_INFO
 from kmodemu.mm.page import PAGE_SIZE, Page
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -152,6 +154,33 @@ class Cleancache:
         self.ops = ops  # published only after the replay
         self._event("kmodemu_tmem_backend_registered", frontend="cleancache", ops=ops, old=old)
         return old
+
+    def unregister_ops(self, ops: CleancacheOps) -> int:
+        """``cleancache_unregister_ops`` (beyond Linux, profile 3.10-unload): let a backend go.
+
+        Unpublishes the ops first (no page can reach the backend after that),
+        then tells the backend to drop each pool it made (``invalidate_fs``)
+        and puts that slot back to FS_NO_BACKEND: the superblocks keep their
+        fake pool ids, so the next backend registered replays them exactly as
+        the first one did. Ephemeral pages simply go. 0, or -EINVAL if ``ops``
+        is not the registered backend.
+        """
+        if self.ops is not ops or ops is None:
+            return -errno.EINVAL
+        self.ops = None
+        dropped = 0
+        for table in (self.fs_poolid_map, self.shared_fs_poolid_map):
+            for i in range(MAX_INITIALIZABLE_FS):
+                if table[i] != FS_UNKNOWN:
+                    if table[i] >= 0:
+                        ops.invalidate_fs(table[i])
+                    table[i] = FS_NO_BACKEND
+                    dropped += 1
+        self._event("kmodemu_tmem_backend_unregistered", frontend="cleancache", ops=ops)
+        if self.kernel is not None:
+            self.kernel.printk(f"cleancache: backend unregistered, {dropped} filesystem(s) "
+                               "wait for the next one", KERN_INFO)
+        return 0
 
     def _take_slot(self, table: list[int]) -> int | None:
         for i in range(MAX_INITIALIZABLE_FS):

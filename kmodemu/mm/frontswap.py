@@ -22,7 +22,7 @@ import errno
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kmodemu.errors import KernelError
-from kmodemu.kernel.printk import KERN_WARNING
+from kmodemu.kernel.printk import KERN_INFO, KERN_WARNING
 from kmodemu.mm.page import Page
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -197,6 +197,63 @@ class Frontswap:
         self.ops = ops  # only after the inits, or a store could reach an unready backend
         self._event("kmodemu_tmem_backend_registered", frontend="frontswap", ops=ops, old=old)
         return old
+
+    def unregister_ops(self, ops: FrontswapOps) -> int:
+        """``frontswap_unregister_ops`` (beyond Linux, profile 3.10-unload): let a backend go.
+
+        Persistent pages must not be lost, so every page the backend holds is
+        first written to the swap slot it already owns (frontswap_store ran
+        after get_swap_page allocated it), the way a writeback would: load
+        from the backend into a bounce frame of RAM, write the device, clear
+        the bit, invalidate the backend's copy. Only then are the ops
+        unpublished and every swap type with a map marked as needing init, so
+        the next backend's register replays it. Returns 0, -EINVAL (not the
+        registered backend), or -EBUSY with nothing changed when no RAM frame
+        can be had for the bounce page. A page the backend cannot give back
+        stops the writeback with -EIO: the pages written so far are safe on
+        the device, the backend stays registered with the rest.
+        """
+        if self.ops is not ops or ops is None:
+            return -errno.EINVAL
+        frames = self.kernel.mm.frames if self.kernel is not None else None
+        bounce = frames.alloc() if frames is not None else None
+        if frames is not None and bounce is None:
+            return -errno.EBUSY
+        written = 0
+        try:
+            for t, sis in enumerate(self.swap_info):
+                fmap = sis.frontswap_map if sis is not None else None
+                if fmap is None or not sis.frontswap_pages:
+                    continue
+                offset = fmap.find(1)
+                while offset >= 0:
+                    page = Page()
+                    if ops.load(t, offset, page) != 0:
+                        self._warn(f"frontswap_unregister_ops: type {t} offset {offset} "
+                                   "could not be read back")
+                        return -errno.EIO
+                    self.swap.write_slot(sis, offset, page.data)
+                    fmap[offset] = 0
+                    sis.frontswap_pages -= 1
+                    if not self.exclusive_gets_enabled:  # an exclusive get took it already
+                        ops.invalidate_page(t, offset)
+                    written += 1
+                    offset = fmap.find(1, offset + 1)
+        finally:
+            if frames is not None and bounce is not None:
+                frames.free(bounce)
+        self.ops = None
+        self.exclusive_gets_enabled = False
+        self.writethrough_enabled = False
+        for t, sis in enumerate(self.swap_info):
+            if sis is not None and sis.frontswap_map is not None:
+                self.need_init |= 1 << t  # the next backend's register replays init(t)
+        self._event("kmodemu_tmem_backend_unregistered", frontend="frontswap", ops=ops)
+        if self.kernel is not None:
+            self.kernel.printk(f"frontswap: backend unregistered, {written} page(s) written "
+                               f"back to swap, {len(self.pending_types())} swap device(s) wait "
+                               "for the next one", KERN_INFO)
+        return 0
 
     def init(self, type: int, map: bytearray | None) -> None:
         sis = self.swap_info[type]

@@ -52,6 +52,16 @@ def kmodemu_tmem_backend_registered(kernel, frontend, ops, old):
 
 
 @hookspec
+def kmodemu_tmem_backend_unregistered(kernel, frontend, ops):
+    """A backend let go of ``frontend`` (profile 3.10-unload only, beyond Linux).
+
+    Fires once the frontend is back in its "no backend" state: cleancache's
+    slots are FS_NO_BACKEND again, frontswap's swap types are pending init, and
+    every persistent page the backend held is on its swap device.
+    """
+
+
+@hookspec
 def kmodemu_tmem_replay(kernel, frontend, index, shared, pool_id):
     """Registration replayed lazy init for one recorded user (3.10 only).
 

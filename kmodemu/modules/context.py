@@ -157,6 +157,20 @@ class ModuleContext:
         """``frontswap_register_ops``: the ops replaced, None, or a ``KernelError`` (ERR_PTR)."""
         return self._frontend_symbol("frontswap_register_ops")(ops)  # type: ignore[no-any-return]
 
+    def cleancache_unregister_ops(self, ops: "CleancacheOps") -> int:
+        """``cleancache_unregister_ops`` (profile 3.10-unload only): 0 or -EINVAL."""
+        return self._frontend_symbol("cleancache_unregister_ops")(ops)  # type: ignore[no-any-return]
+
+    def frontswap_unregister_ops(self, ops: "FrontswapOps") -> int:
+        """``frontswap_unregister_ops`` (profile 3.10-unload only): persistent pages are
+        written back to their swap slots first; 0, -EBUSY (nothing changed) or -EIO."""
+        return self._frontend_symbol("frontswap_unregister_ops")(ops)  # type: ignore[no-any-return]
+
+    @property
+    def backends_can_unload(self) -> bool:
+        """Does this kernel export the unregister functions (profile 3.10-unload)?"""
+        return self.kernel.profile.unload
+
     def frontswap_tmem_exclusive_gets(self, enable: bool) -> None:
         self._frontend_symbol("frontswap_tmem_exclusive_gets")(enable)
 

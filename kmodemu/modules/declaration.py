@@ -16,6 +16,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 InitFn = Callable[["ModuleContext"], "int | None"]
 ExitFn = Callable[["ModuleContext"], None]
+#: an exit that may refuse: 0, or a negative errno and nothing changed (beyond Linux)
+UnloadExitFn = Callable[["ModuleContext"], "int | None"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,10 @@ class ModuleDecl:
     ``exports`` are symbol names the module exports (its init binds the values
     with ``ctx.export``); ``requires`` are the symbols it uses from others.
     ``initcall`` is the level a built-in runs at (``late`` for zcache).
+    ``unload_exit`` is an exit linked only into kernels whose profile allows
+    unloading tmem backends (``3.10-unload``, beyond Linux): elsewhere the
+    module stays permanent, as Linux's backends are. It may refuse (return
+    ``-errno.EBUSY``) and must then have changed nothing (docs/unloading.md).
     """
 
     name: str
@@ -69,6 +75,7 @@ class ModuleDecl:
     out_of_tree: bool = False
     init: InitFn | None = None
     exit: ExitFn | None = None
+    unload_exit: UnloadExitFn | None = None
     boot_params: tuple[BootParam, ...] = ()
     initcall: str = "device"
     size: int = 16384

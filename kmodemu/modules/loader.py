@@ -50,6 +50,8 @@ class Module:
     taint: Taint = field(default_factory=Taint)
     symbols: dict[str, Any] = field(default_factory=dict)
     ctx: "ModuleContext | None" = None
+    #: the declaration's ``unload_exit``, linked in when the kernel's profile allows unloading
+    unload_exit: Any = None
 
     @property
     def refcnt(self) -> int:
@@ -62,7 +64,7 @@ class Module:
 
     @property
     def permanent(self) -> bool:
-        return self.decl.permanent
+        return self.decl.permanent and self.unload_exit is None
 
 
 class ModuleLoader:
@@ -238,6 +240,8 @@ class ModuleLoader:
             raise KernelError(errno.ENOEXEC)
 
         mod = Module(decl=decl, name=name, params=self._make_params(decl))
+        if k.profile.unload:
+            mod.unload_exit = decl.unload_exit
         self._check_modinfo(mod)
         self._modules.insert(0, mod)
         try:
@@ -338,6 +342,10 @@ class ModuleLoader:
             raise KernelError(errno.EBUSY)
         if mod.refs and not force:
             raise KernelError(errno.EWOULDBLOCK)
+        if mod.unload_exit is not None and mod.ctx is not None:
+            ret = self._run_unload_exit(mod)
+            if ret < 0:  # the backend could not let go: it stays, nothing changed
+                raise KernelError(-ret)
         if force:
             self.kernel.taint.add("R")
         mod.state = "going"
@@ -351,6 +359,23 @@ class ModuleLoader:
         self._discard(mod)
         self.kernel.clock.advance_us(200)
         self.kernel.hook.kmodemu_module_unloaded(kernel=self.kernel, name=mod.name)
+
+    def _run_unload_exit(self, mod: Module) -> int:
+        """A backend's exit on a kernel that can unload one (beyond Linux): 0 or -errno."""
+        assert mod.ctx is not None
+        mod.state = "going"
+        try:
+            ret = mod.unload_exit(mod.ctx) or 0
+        except KernelError as e:
+            ret = -e.errno
+        except Exception as e:  # a bug in the exit: refuse, as the module may be half-gone
+            ret = self.oops(mod.name, "exit", e)
+        if not isinstance(ret, int):
+            self.kernel.printk(f"{mod.name}: exit returned {ret!r}, not an int", KERN_ERR)
+            ret = -errno.EINVAL
+        if ret < 0:
+            mod.state = "live"
+        return ret
 
     def replay(self, op: list) -> None:
         """Redo one recorded load/unload attempt (its errors happen again, silently)."""

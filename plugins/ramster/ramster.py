@@ -433,5 +433,50 @@ class Ramster:
         target = 0 if cur <= FRONTSWAP_HYSTERESIS else cur - cur // FRONTSWAP_HYSTERESIS
         fs.shrink(target)
 
+    # -- unloading (profile 3.10-unload, beyond Linux) -----------------------------------
+    def prepare_unload(self) -> int:
+        """May zcache with RAMster go? 0, or -EBUSY with nothing changed.
+
+        Refused while this node keeps persistent pages for other nodes (their
+        swap would be lost) or while a node holding our persistent pages is
+        unreachable (frontswap's writeback could not fetch them). Our remote
+        persistent pages come back through the writeback's gets; remote
+        ephemeral pages simply go.
+        """
+        k = self.kernel
+        self.net.poll()  # a peer's close that already arrived is seen first
+        foreign = self.counters.foreign_pers_pages
+        if foreign:
+            k.printk(f"ramster: keeping {foreign} persistent pages for other nodes: not "
+                     "unloading", KERN_ERR)
+            return -errno.EBUSY
+        nodes = sorted({entry[0] for (pool_id, _oid), entry in self.obj_remote.items()
+                        if entry[1] and not self.zcache.is_ephemeral(pool_id)})
+        for node in nodes:
+            valid, err = self.net.node_state(node)
+            if err or not valid:
+                k.printk(f"ramster: node {node} holds persistent pages and is unreachable: "
+                         "not unloading", KERN_ERR)
+                return -errno.EBUSY
+        return 0
+
+    def unload(self) -> None:
+        """Undo ``init``: timers, files, handlers, the configfs subsystem, the sockets."""
+        k = self.kernel
+        self.do_remotify_flushes()  # flushes queued for peers go while the sockets are up
+        k.clock.del_timer(self.remotify_timer)
+        k.clock.del_timer(self.selfshrink_timer)
+        k.vfs.remove("/sys/kernel/debug/ramster")
+        k.vfs.remove(SYSFS_DIR)
+        k.services.pop("ramster", None)
+        for hooks, fn in ((k.entry_hooks, self.net.poll), (k.shutdown_hooks, self.shutdown)):
+            if fn in hooks:
+                hooks.remove(fn)
+        self.net.unregister_handlers()
+        self.shutdown()
+        if self.nm.subsystem is not None:
+            k.configfs.unregister_subsystem(self.nm.subsystem)
+            self.nm.subsystem = None
+
     def shutdown(self) -> None:
         self.net.shutdown()

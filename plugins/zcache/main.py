@@ -517,6 +517,9 @@ class ZcacheState:
     counters: Counters | None = None
     zcache: Zcache | None = None
     ramster: object = None
+    #: which frontends zcache_init registered with (what an unload must undo)
+    cleancache_registered: bool = False
+    frontswap_registered: bool = False
 
 
 def zcache_of(ctx: ModuleContext) -> Zcache | None:
@@ -684,12 +687,14 @@ def zcache_init(ctx: ModuleContext) -> int:
     if not s.disable_cleancache:
         ctx.register_shrinker(_shrinker(ctx, zcache))
         old = ctx.cleancache_register_ops(zcache.cleancache_ops)
+        st.cleancache_registered = True
         ctx.printk(f"{namestr}: cleancache enabled using kernel transcendent memory and "
                    f"{allocator}", KERN_INFO)
         if old is not None:
             ctx.printk(f"{namestr}: cleancache_ops overridden", KERN_WARNING)
     if not s.disable_frontswap:
         fold = ctx.frontswap_register_ops(zcache.frontswap_ops)
+        st.frontswap_registered = not isinstance(fold, KernelError)
         if s.exclusive_gets:
             ctx.frontswap_tmem_exclusive_gets(True)
         ctx.printk(f"{namestr}: frontswap enabled using kernel transcendent memory and "
@@ -700,6 +705,54 @@ def zcache_init(ctx: ModuleContext) -> int:
             ctx.printk(f"{namestr}: frontswap_ops overridden", KERN_WARNING)
     if s.ramster:
         _ramster_init(ctx, zcache, s)
+    return 0
+
+
+def zcache_unload_exit(ctx: ModuleContext) -> int:
+    """zcache's exit on a kernel that can unload tmem backends (3.10-unload, beyond Linux).
+
+    Frontswap first, because it is the one that can refuse: its persistent
+    pages are written back to their swap slots (-EBUSY and nothing changed when
+    that cannot be done). Then cleancache, whose ephemeral pages simply go.
+    Every pool is destroyed, so every zbud/zsmalloc frame is back in RAM; the
+    shrinker and debugfs files go with the module context's cleanups.
+    """
+    st = ctx.private(ZcacheState)
+    zcache = st.zcache
+    if zcache is None:  # loaded disabled: nothing was registered
+        return 0
+    namestr = zcache.namestr
+    if st.ramster is not None:
+        ret = st.ramster.prepare_unload()  # type: ignore[attr-defined]
+        if ret < 0:
+            return ret
+    if st.frontswap_registered:
+        ret = ctx.frontswap_unregister_ops(zcache.frontswap_ops)
+        if ret == -errno.EBUSY:
+            ctx.printk(f"{namestr}: frontswap pages cannot be written back now: not unloading",
+                       KERN_ERR)
+            return ret
+        if ret < 0 and ret != -errno.EINVAL:  # EINVAL: another backend overrode ours
+            return ret
+        st.frontswap_registered = False
+        fops = zcache.frontswap_ops
+        zcache.destroy_pool(LOCAL_CLIENT, fops.poolid)
+        fops.poolid = -1
+    if st.cleancache_registered:
+        ctx.cleancache_unregister_ops(zcache.cleancache_ops)
+        st.cleancache_registered = False
+    for pool_id, pool in enumerate(zcache.tmem.local.pools):
+        if pool is not None:  # pools an overriding backend left us with
+            zcache.destroy_pool(LOCAL_CLIENT, pool_id)
+    if st.ramster is not None:
+        st.ramster.unload()  # type: ignore[attr-defined]
+        st.ramster = None
+    frames = zcache.zpool.pageframes
+    if frames:
+        ctx.printk(f"{namestr}: {frames} pageframes still held at unload", KERN_WARNING)
+    st.zcache = None
+    ctx.printk(f"{namestr}: unloaded: cleancache and frontswap are free for another backend",
+               KERN_INFO)
     return 0
 
 
@@ -744,7 +797,8 @@ MODULE = ModuleDecl(
               "frontswap_tmem_exclusive_gets"),
     staging=True,
     init=zcache_init,
-    exit=None,  # module unload is not supported: permanent
+    exit=None,  # module unload is not supported in Linux: permanent
+    unload_exit=zcache_unload_exit,  # linked only into 3.10-unload kernels (beyond Linux)
     boot_params=BOOT_PARAMS,
     initcall="late",
     size=122880,
