@@ -242,6 +242,8 @@ class Frontswap:
         finally:
             if frames is not None and bounce is not None:
                 frames.free(bounce)
+        if self.kernel is not None:  # a frontswap load and a swap write per page, the model's costs
+            self.kernel.clock.advance_us(1 + written * 4)
         self.ops = None
         self.exclusive_gets_enabled = False
         self.writethrough_enabled = False

@@ -10,7 +10,8 @@ four read-only parameters ``disable_cleancache``, ``disable_frontswap``,
 them ``tmem.cleancache`` etc.; docs/xen.md). Init is ``xen_tmem_init``:
 nothing unless ``xen_domain()``, then frontswap (the core replays swap types
 already on), cleancache (it replays mounted filesystems), then
-``xen_selfballoon_init``. Unloading is not supported.
+``xen_selfballoon_init``. Linux cannot unload it; on the ``3.10-unload``
+profile (beyond Linux, docs/unloading.md) ``xen_tmem_unload_exit`` lets go.
 
 On a kernel that is not a Xen guest the Xen symbols do not exist: the module
 does not load (``Unknown symbol``), the built-in one stays silent.
@@ -113,6 +114,46 @@ def xen_tmem_init(ctx: ModuleContext) -> int:
     return 0
 
 
+def xen_tmem_unload_exit(ctx: ModuleContext) -> int:
+    """The shim's exit on a kernel that can unload tmem backends (3.10-unload, beyond Linux).
+
+    Frontswap first: its persistent pages are fetched back from the hypervisor
+    and written to their swap slots before the persistent pool is destroyed
+    (-EBUSY and nothing changed when no frame can be had for that). Then
+    cleancache, whose ephemeral pools the hypervisor simply drops. Last, the
+    self-balloon worker is re-initialised with tmem off, so it stops at its
+    next tick: without tmem underneath, ballooning down would only push the
+    guest into swap. The worker itself is the kernel's, not the module's.
+    """
+    st = ctx.private(ShimState)
+    hc = st.hypercalls
+    if hc is None:  # not a Xen guest: init did nothing, so neither does the exit
+        return 0
+    fs_ops, cc_ops = st.frontswap_ops, st.cleancache_ops
+    if fs_ops is not None:
+        ret = ctx.frontswap_unregister_ops(fs_ops)
+        if ret == -errno.EBUSY:
+            ctx.printk("xen tmem: frontswap pages cannot be written back now: not unloading",
+                       KERN_ERR)
+            return ret
+        if ret < 0 and ret != -errno.EINVAL:  # EINVAL: another backend overrode ours
+            return ret
+        if fs_ops.poolid >= 0:
+            hc.destroy_pool(fs_ops.poolid)
+            fs_ops.poolid = -1
+        st.frontswap_ops = None
+    if cc_ops is not None:
+        ctx.cleancache_unregister_ops(cc_ops)  # destroys each filesystem's pool
+        st.cleancache_ops = None
+    selfballoon_init = ctx.symbol_value("xen_selfballoon_init")
+    if selfballoon_init is not None:
+        selfballoon_init(False, False, False)  # -ENODEV, silently: nothing to balloon for
+    st.hypercalls = None
+    ctx.printk("xen tmem: unloaded: cleancache and frontswap are free for another backend",
+               KERN_INFO)
+    return 0
+
+
 MODULE = ModuleDecl(
     name="tmem",
     description="Shim to Xen transcendent memory",
@@ -121,7 +162,8 @@ MODULE = ModuleDecl(
     params=PARAMS,
     requires=FRONTEND_REQUIRES + XEN_REQUIRES,
     init=xen_tmem_init,
-    exit=None,  # module unload is not supported: permanent
+    exit=None,  # module unload is not supported in Linux: permanent
+    unload_exit=xen_tmem_unload_exit,  # linked only into 3.10-unload kernels (beyond Linux)
     boot_params=BOOT_PARAMS,
     initcall="device",   # module_init of a built-in
     size=16384,

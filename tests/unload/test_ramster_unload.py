@@ -1,0 +1,125 @@
+"""Unloading zcache with RAMster linked in (profile 3.10-unload, beyond Linux).
+
+A node's remote persistent pages come back through frontswap's writeback
+before it goes; a node keeping another node's persistent pages refuses, and
+so does a node whose pages sit on a peer it cannot reach.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from kmodemu.machine import Machine, MachineDef
+
+from .helpers import Console, sha
+from .test_zcache_unload import EBUSY
+
+APP = ("app", "8M", "--content", "mixed", "--seed", "2")
+PLUGINS = str(Path(__file__).resolve().parents[2] / "plugins")
+DBG = "/sys/kernel/debug/ramster"
+SYS = "/sys/kernel/mm/ramster"
+CONF = """cluster:
+\tname = ramster
+\tnode_count = 2
+""" + "".join(f"""node:
+\tname = system{i + 1}
+\tcluster = ramster
+\tnumber = {i}
+\tip_address = 127.0.0.{i + 1}
+\tip_port = {{port}}
+""" for i in range(2))
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def expected_sha() -> str:
+    """What node A's process holds, computed on a plain machine with no backend."""
+    m = Machine(MachineDef(cmdline="quiet"))
+    try:
+        con = Console(m)
+        con("alloc", *APP)
+        return sha(con, "app")
+    finally:
+        m.close()
+
+
+@pytest.fixture
+def pair():
+    port = free_port()
+    ms = [Machine(MachineDef(cmdline="quiet", profile="3.10-unload", module_path=[PLUGINS]))
+          for _ in range(2)]
+    nodes = [Console(m) for m in ms]
+    for i, n in enumerate(nodes):
+        (n.m.root / "etc").mkdir(exist_ok=True)
+        (n.m.root / "etc/ramster.conf").write_text(CONF.format(port=port))
+        (n.m.root / "etc/hostname").write_text(f"system{i + 1}\n")
+    yield nodes
+    for m in ms:
+        m.close()
+
+
+def remote_swap(pair) -> int:
+    """Node A swaps into zcache and remotifies to node B; the number of pages remoted."""
+    a, b = pair
+    for n in pair:
+        n("insmod", "zcache", "ramster=1", "disable_frontswap_selfshrink=1")
+        n("service", "ramster", "start")
+    for n in pair:
+        n("write", f"{SYS}/manual_node_up", "0")
+        n("write", f"{SYS}/manual_node_up", "1")
+    a("write", f"{SYS}/remote_target_nodenum", "1")
+    a("write", f"{SYS}/pers_remotify_enable", "1")
+    a("mkswap", "/dev/sdb1", "64M")
+    a("swapon", "/dev/sdb1")
+    a("alloc", *APP)
+    a("pressure", "4096")
+    a("sleep", "61")
+    remoted = a.num(f"{DBG}/pers_pages_remoted")
+    assert remoted > 0 and b.num(f"{DBG}/foreign_pers_pages") == remoted
+    return remoted
+
+
+def test_remote_pages_come_home_and_the_keeper_goes_after(pair):
+    a, b = pair
+    remoted = remote_swap(pair)
+    # B keeps A's swap: it may not go
+    b("rmmod", "zcache", rc=1)
+    assert b.err == EBUSY
+    assert b.log()[-1] == f"ramster: keeping {remoted} persistent pages for other nodes: not unloading"
+    assert b.m.kernel.frontswap.registered
+    # A goes: its pages on B come back through the writeback's gets
+    held = a.m.kernel.frontswap.curr_pages()
+    a("rmmod", "zcache")
+    assert f"frontswap: backend unregistered, {held} page(s) written back to swap, " \
+           "1 swap device(s) wait for the next one" in a.log()
+    assert a.m.kernel.frontswap.curr_pages() == 0
+    assert b.num(f"{DBG}/foreign_pers_pages") == 0
+    assert not a.m.kernel.vfs.exists(SYS) and not a.m.kernel.vfs.exists(DBG)
+    assert "cluster" not in a("ls", "/sys/kernel/config")
+    out = a("touch-anon", "app")
+    assert "CORRUPT" not in out and " 0 from frontswap" in out
+    assert sha(a, "app") == expected_sha()
+    b("rmmod", "zcache")
+    assert b("lsmod") == "Module                  Size  Used by\n"
+
+
+def test_a_node_whose_pages_sit_on_an_unreachable_peer_refuses(pair):
+    a, b = pair
+    remoted = remote_swap(pair)
+    assert a.num(f"{SYS}/remote_pers_pages") == remoted
+    b.m.close()
+    a("rmmod", "zcache", rc=1)
+    assert a.err.endswith("Device or resource busy\n")
+    assert a.log()[-1] == "ramster: node 1 holds persistent pages and is unreachable: not unloading"
+    assert a.m.kernel.frontswap.registered
+    assert a("lsmod").splitlines()[1].split()[0] == "zcache"
+    assert a.num(f"{SYS}/remote_pers_pages") == remoted
