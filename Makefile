@@ -34,5 +34,6 @@ bench: setup
 	$(BIN)/python benchmarks/bench_cli.py
 	$(BIN)/python benchmarks/bench_kmod.py
 	$(BIN)/python benchmarks/bench_completion.py
+	$(BIN)/python benchmarks/bench_unload.py
 
 .PHONY: setup demo test soak bench fuzz

@@ -8,7 +8,9 @@
 5. RAMster (``zcache ramster=1``): the same RAM-poor node, its zcache pages sent to a
    RAM server over TCP;
 6. and 7. Xen tmem: two guests of one Xen host, one booted with ``tmem``, one that
-   loads the ``tmem`` module after its mounts.
+   loads the ``tmem`` module after its mounts;
+8. beyond Linux (3.10-unload): zcache as in 3, swapped halfway for zcache with lz4
+   without a reboot (``rmmod zcache``; docs/unloading.md).
 
 Every run is a fresh machine driven through console commands (the same ones
 ``kmodemu shell`` takes), so the report can list exactly what ran. Runs 1-4 are
@@ -60,6 +62,8 @@ CONFIGS = (
            kind="xen", platform="3.10 domU"),
     Config("xen-module", "Xen tmem module", "3.10", modprobe=True, color="#8c564b", dashed=True,
            kind="xen", platform="3.10 domU"),
+    Config("swap", "zcache -> lz4", "3.10-unload", modprobe=True, color="#e377c2", dashed=True,
+           swap_to="modprobe zcache zcache_comp_name=lz4"),
 )
 
 
@@ -111,6 +115,13 @@ class Driver:
             self.run.notes.extend(f"dmesg: {w}" for w in self.why(*words))
             return False
         return True
+
+    def swap_backend(self, module: str, line: str) -> None:
+        """Unload ``module`` and load ``line`` in its place, no reboot (3.10-unload)."""
+        if self.sh(f"rmmod {module}").rc == 0:
+            self.modprobe(line, module)
+        else:
+            self.run.notes.extend(f"dmesg: {w}" for w in self.why(module))
 
     def populate(self) -> None:
         work = self.work
@@ -183,6 +194,8 @@ def run_config(config: Config, work: Workload) -> Run:
             d.modprobe("modprobe zcache", "zcache")
         d.populate()
         for r in range(1, work.rounds + 1):
+            if config.swap_to and r == work.rounds // 2 + 1:
+                d.swap_backend("zcache", config.swap_to)
             d.round(r)
         d.finish()
     return run
@@ -401,6 +414,7 @@ def demo(html_path, no_html, open_browser, quick, rounds, jobs, json_path, only)
     5. ramster: zcache ramster=1, pages to a RAM server over TCP
     6. Xen tmem: a guest booted with tmem  (one Xen host for 6 and 7)
     7. Xen tmem: a guest loading the module after its mounts
+    8. zcache swapped for zcache with lz4 halfway, no reboot (3.10-unload)
 
     A backend this build does not have is shown as "not available in this build".
     Prints a side-by-side table and writes a self-contained HTML report.

@@ -50,10 +50,26 @@ def test_table_tells_the_story(quick):
     assert "MiB" in r.stdout
     assert "3.9 + module: $ modprobe zcache: modprobe: ERROR: could not insert 'zcache'" in r.stdout
     assert "Report: file://" in r.stdout
-    assert "7 runs" in r.stderr and "cleancache" not in r.stderr   # progress only on stderr
+    assert "8 runs" in r.stderr and "cleancache" not in r.stderr   # progress only on stderr
     # every backend gave back the bytes written to it
     assert _row(r.stdout, "files intact (sha256)")[:4] == [f"{QUICK.files}/{QUICK.files}"] * 4
     assert _row(r.stdout, "pages read back wrong")[:4] == ["0"] * 4
+
+
+def test_a_backend_swapped_without_a_reboot(quick):
+    """Run 8 (3.10-unload): zcache unloaded halfway and zcache with lz4 loaded in its place."""
+    r, _, doc = quick
+    run = next(x for x in doc["runs"] if x["config"]["key"] == "swap")
+    half = QUICK.rounds // 2
+    assert run["notes"] == []
+    i = run["commands"].index("rmmod zcache")
+    assert run["commands"][i + 1] == "modprobe zcache zcache_comp_name=lz4"
+    # both zcaches took pages: frontswap stores grew in each half
+    stores = [s["frontswap_stores"] for s in run["samples"]]
+    assert stores[half - 1] > 0 and stores[-1] > stores[half - 1]
+    col = [c.key for c in CONFIGS].index("swap")
+    assert _row(r.stdout, "files intact (sha256)")[col] == f"{QUICK.files}/{QUICK.files}"
+    assert _row(r.stdout, "pages read back wrong")[col] == "0"
 
 
 def test_json_has_every_sample(quick):

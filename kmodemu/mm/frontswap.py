@@ -215,10 +215,9 @@ class Frontswap:
         """
         if self.ops is not ops or ops is None:
             return -errno.EINVAL
-        frames = self.kernel.mm.frames if self.kernel is not None else None
-        bounce = frames.alloc() if frames is not None else None
-        if frames is not None and bounce is None:
-            return -errno.EBUSY
+        bounce = self._bounce_frame()
+        if bounce == -errno.EBUSY:
+            return bounce
         written = 0
         try:
             for t, sis in enumerate(self.swap_info):
@@ -240,8 +239,8 @@ class Frontswap:
                     written += 1
                     offset = fmap.find(1, offset + 1)
         finally:
-            if frames is not None and bounce is not None:
-                frames.free(bounce)
+            if bounce >= 0 and self.kernel is not None:
+                self.kernel.mm.free_frame(bounce)
         if self.kernel is not None:  # a frontswap load and a swap write per page, the model's costs
             self.kernel.clock.advance_us(1 + written * 4)
         self.ops = None
@@ -256,6 +255,24 @@ class Frontswap:
                                f"back to swap, {len(self.pending_types())} swap device(s) wait "
                                "for the next one", KERN_INFO)
         return 0
+
+    def _bounce_frame(self) -> int:
+        """One frame of RAM to bring pages back through: its pfn, -1 without a memory
+        model, or -EBUSY. Taken as ``alloc_page(GFP_KERNEL)`` would: reclaim when memory
+        is low (what reclaim swaps out lands in the backend, and the writeback that
+        follows scans every map from the start, so it goes back too); an injected
+        ``fail_page_alloc`` or reclaim that frees nothing is EBUSY."""
+        if self.kernel is None or getattr(self.kernel, "mm", None) is None:
+            return -1
+        mm = self.kernel.mm
+        frames = mm.frames
+        if frames.fault is not None and frames.fault.should_fail(1):
+            frames.failed_allocs += 1
+            return -errno.EBUSY
+        try:
+            return mm.alloc_frame("kernel")
+        except KernelError:
+            return -errno.EBUSY
 
     def init(self, type: int, map: bytearray | None) -> None:
         sis = self.swap_info[type]

@@ -52,6 +52,9 @@ class Config:
     kind: str = "local"
     #: what the run is on, under its title in the table (the profile, unless said)
     platform: str = ""
+    #: a backend loaded in place of the first halfway through the rounds, without a
+    #: reboot (``rmmod`` then this modprobe line; profile 3.10-unload, docs/unloading.md)
+    swap_to: str = ""
 
     @property
     def where(self) -> str:
