@@ -84,3 +84,37 @@ def test_the_faithful_guest_keeps_the_shim():
         assert k.frontswap.registered and k.cleancache.registered
     finally:
         m.close()
+
+
+def test_zcache_goes_and_the_shim_takes_over_in_a_guest():
+    m = Machine(MachineDef(mem="512M", xen=True, xen_cmdline="tmem"))
+    try:
+        ok(m, "xl", "create", 'name="g"', "memory=64", "maxmem=256", 'profile="3.10-unload"')
+        g(m, "mkdir", "-p", "/d")
+        g(m, "mount", "/dev/sda1", "/d", "-t", "ext4")
+        g(m, "mkswap", "/dev/sdb1", "128M")
+        g(m, "swapon", "/dev/sdb1")
+        g(m, "modprobe", "zcache")
+        g(m, "mkfile", "/d/f", "--size", "1M", "--content", "text", "--seed", "1")
+        fsum = g(m, "sha256sum", "/d/f")
+        g(m, "alloc", "p", "80M", "--content", "mixed", "--seed", "2")
+        psum = g(m, "touch-anon", "p", "--sha256").splitlines()[-1]
+        g(m, "rmmod", "zcache")
+        dom = m.xen.hv.domain_by_name("g")
+        assert dom.tmem is None or not any(p is not None for p in dom.tmem.pools)
+        g(m, "modprobe", "tmem")
+        log = glog(m)
+        at = log.index("frontswap enabled, RAM provided by Xen Transcendent Memory")
+        assert log[at + 1] == "cleancache enabled, RAM provided by Xen Transcendent Memory"
+        assert "zcache: unloaded: cleancache and frontswap are free for another backend" in log[:at]
+        g(m, "read", "/d/f")
+        g(m, "drop-caches")
+        assert g(m, "read", "/d/f") == "/d/f: 256 pages, 0 cached, 256 from cleancache, 0 from disk\n"
+        assert g(m, "sha256sum", "/d/f") == fsum
+        # the replayed swap device: new swap-outs land in the hypervisor
+        g(m, "alloc", "q", "40M", "--content", "mixed", "--seed", "4")
+        assert sum(p.pgp_count for p in dom.tmem.pools if p is not None and p.persistent) > 0
+        assert g(m, "touch-anon", "p", "--sha256").splitlines()[-1] == psum
+        assert m.xen.hv.accounting().balanced
+    finally:
+        m.close()
