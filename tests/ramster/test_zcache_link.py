@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -49,21 +50,27 @@ node:
 """
 
 
-@pytest.fixture
-def pair():
+def two_nodes(profile: str = "3.10"):
+    """Two in-process machines sharing one /etc/ramster.conf (system1, system2); closed after."""
     port = free_port()
-    ms = [Machine(MachineDef(cmdline="quiet", module_path=[str(__import__("pathlib").Path(__file__).resolve().parents[2] / "plugins")])) for _ in range(2)]
+    plugins = str(Path(__file__).resolve().parents[2] / "plugins")
+    ms = [Machine(MachineDef(cmdline="quiet", profile=profile, module_path=[plugins]))
+          for _ in range(2)]
     nodes = [M(m) for m in ms]
     for i, n in enumerate(nodes):
         (n.m.root / "etc").mkdir(exist_ok=True)
         (n.m.root / "etc/ramster.conf").write_text(CONF.format(port=port))
         (n.m.root / "etc/hostname").write_text(f"system{i + 1}\n")
-    yield nodes
-    for m in ms:
-        st = getattr(m.kernel, "services", {})
-        for mod in m.kernel.modules.loaded():
-            pass
-        m.__exit__(None, None, None)
+    try:
+        yield nodes
+    finally:
+        for m in ms:
+            m.close()
+
+
+@pytest.fixture
+def pair():
+    yield from two_nodes()
 
 
 def test_insmod_ramster_and_round_trip(pair):

@@ -33,3 +33,12 @@ def sha(con: Console, name: str) -> str:
     """The sha256 of a process's pages, read back through the swap path (``touch-anon``)."""
     out = con("touch-anon", name, "--sha256")
     return out.splitlines()[-1].split()[0]
+
+
+def swapping_into(con: Console, module: str, seed: int, *, size: str = "80M") -> str:
+    """A swap device, ``module`` loaded, and a process bigger than RAM: its sha256."""
+    con("mkswap", "/dev/sdb", "128M")
+    con("swapon", "/dev/sdb")
+    con("insmod", module)
+    con("alloc", "p", size, "--content", "mixed", "--seed", str(seed))
+    return sha(con, "p")

@@ -27,15 +27,20 @@ def glog(m):
     return [line.split("] ", 1)[1] for line in g(m, "dmesg").splitlines()]
 
 
+def guest_with_disks(m, module: str) -> None:
+    """Guest g of host m (3.10-unload): /d mounted, a swap device on, then ``module``."""
+    ok(m, "xl", "create", 'name="g"', "memory=64", "maxmem=256", 'profile="3.10-unload"')
+    g(m, "mkdir", "-p", "/d")
+    g(m, "mount", "/dev/sda1", "/d", "-t", "ext4")
+    g(m, "mkswap", "/dev/sdb1", "128M")
+    g(m, "swapon", "/dev/sdb1")
+    g(m, "modprobe", module)
+
+
 def test_tmem_goes_and_zcache_takes_over_without_a_reboot():
     m = Machine(MachineDef(mem="512M", xen=True, xen_cmdline="tmem"))
     try:
-        ok(m, "xl", "create", 'name="g"', "memory=64", "maxmem=256", 'profile="3.10-unload"')
-        g(m, "mkdir", "-p", "/d")
-        g(m, "mount", "/dev/sda1", "/d", "-t", "ext4")
-        g(m, "mkswap", "/dev/sdb1", "128M")
-        g(m, "swapon", "/dev/sdb1")
-        g(m, "modprobe", "tmem")
+        guest_with_disks(m, "tmem")
         g(m, "write", f"{SB}/selfballooning", "0")
         g(m, "write", f"{SB}/frontswap_selfshrinking", "0")
         g(m, "mkfile", "/d/f", "--size", "1M", "--content", "text", "--seed", "1")
@@ -89,12 +94,7 @@ def test_the_faithful_guest_keeps_the_shim():
 def test_zcache_goes_and_the_shim_takes_over_in_a_guest():
     m = Machine(MachineDef(mem="512M", xen=True, xen_cmdline="tmem"))
     try:
-        ok(m, "xl", "create", 'name="g"', "memory=64", "maxmem=256", 'profile="3.10-unload"')
-        g(m, "mkdir", "-p", "/d")
-        g(m, "mount", "/dev/sda1", "/d", "-t", "ext4")
-        g(m, "mkswap", "/dev/sdb1", "128M")
-        g(m, "swapon", "/dev/sdb1")
-        g(m, "modprobe", "zcache")
+        guest_with_disks(m, "zcache")
         g(m, "mkfile", "/d/f", "--size", "1M", "--content", "text", "--seed", "1")
         fsum = g(m, "sha256sum", "/d/f")
         g(m, "alloc", "p", "80M", "--content", "mixed", "--seed", "2")

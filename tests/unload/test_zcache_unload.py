@@ -12,7 +12,7 @@ import pytest
 
 from kmodemu.machine import Machine, MachineDef
 
-from .helpers import Console, sha
+from .helpers import Console, sha, swapping_into
 
 FS = "/sys/kernel/debug/frontswap"
 CC = "/sys/kernel/debug/cleancache"
@@ -115,11 +115,7 @@ def test_cleancache_round_trip_for_each_mount_ordering(machine, when):
 
 def test_unload_writes_frontswap_pages_back_and_the_next_backend_takes_new_ones(machine):
     con = machine(mem="64M")
-    con("mkswap", "/dev/sdb", "128M")
-    con("swapon", "/dev/sdb")
-    con("insmod", "zcache")
-    con("alloc", "p", "80M", "--content", "mixed", "--seed", "3")
-    digest = sha(con, "p")
+    digest = swapping_into(con, "zcache", 3)
     k = con.m.kernel
     held = k.frontswap.curr_pages()
     assert held > 1000
@@ -162,11 +158,7 @@ def test_swapon_after_unload_waits_and_is_initialised_by_the_next_backend(machin
 
 def test_no_frame_for_the_writeback_is_ebusy_and_changes_nothing(machine):
     con = machine(mem="64M", cmdline="fail_page_alloc=1,0,0,-1")
-    con("mkswap", "/dev/sdb", "128M")
-    con("swapon", "/dev/sdb")
-    con("insmod", "zcache")
-    con("alloc", "p", "80M", "--content", "mixed", "--seed", "7")
-    digest = sha(con, "p")
+    digest = swapping_into(con, "zcache", 7)
     k = con.m.kernel
     held = k.frontswap.curr_pages()
     lsmod = con("lsmod")

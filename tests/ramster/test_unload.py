@@ -7,38 +7,16 @@ so does a node whose pages sit on a peer it cannot reach.
 
 from __future__ import annotations
 
-import socket
-from pathlib import Path
-
 import pytest
 
 from kmodemu.machine import Machine, MachineDef
 
-from .helpers import Console, sha
-from .test_zcache_unload import EBUSY
+from unload.helpers import Console, sha
+from unload.test_zcache_unload import EBUSY
+from .test_zcache_link import SYS, two_nodes
 
 APP = ("app", "8M", "--content", "mixed", "--seed", "2")
-PLUGINS = str(Path(__file__).resolve().parents[2] / "plugins")
 DBG = "/sys/kernel/debug/ramster"
-SYS = "/sys/kernel/mm/ramster"
-CONF = """cluster:
-\tname = ramster
-\tnode_count = 2
-""" + "".join(f"""node:
-\tname = system{i + 1}
-\tcluster = ramster
-\tnumber = {i}
-\tip_address = 127.0.0.{i + 1}
-\tip_port = {{port}}
-""" for i in range(2))
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def expected_sha() -> str:
@@ -54,17 +32,8 @@ def expected_sha() -> str:
 
 @pytest.fixture
 def pair():
-    port = free_port()
-    ms = [Machine(MachineDef(cmdline="quiet", profile="3.10-unload", module_path=[PLUGINS]))
-          for _ in range(2)]
-    nodes = [Console(m) for m in ms]
-    for i, n in enumerate(nodes):
-        (n.m.root / "etc").mkdir(exist_ok=True)
-        (n.m.root / "etc/ramster.conf").write_text(CONF.format(port=port))
-        (n.m.root / "etc/hostname").write_text(f"system{i + 1}\n")
-    yield nodes
-    for m in ms:
-        m.close()
+    for nodes in two_nodes("3.10-unload"):
+        yield [Console(n.m) for n in nodes]
 
 
 def remote_swap(pair) -> int:
