@@ -26,14 +26,17 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "modules.md"
 TUTORIAL = "## Tutorial: the smallest complete tmem backend"
 
 
-def tutorial_blocks() -> tuple[str, list[tuple[str, list[str]]]]:
-    """(the package's source, [(command line, expected output lines)])."""
+UNLOAD = "## Letting go: an exit for profile 3.10-unload"
+
+
+def tutorial_blocks(title: str = TUTORIAL,
+                    first: str = "# mytmem/__init__.py\n") -> tuple[str, list[tuple[str, list[str]]]]:
+    """(the section's package source, [(command line, expected output lines)])."""
     text = DOC.read_text()
-    section = text[text.index(TUTORIAL):]
-    section = section[:section.index("\n## ", len(TUTORIAL))]
+    section = text[text.index(title):]
+    section = section[:section.index("\n## ", len(title))]
     blocks = re.findall(r"```(\w*)\n(.*?)```", section, re.S)
-    code = [body for lang, body in blocks if lang == "python"
-            and body.startswith("# mytmem/__init__.py\n")]
+    code = [body for lang, body in blocks if lang == "python" and body.startswith(first)]
     console = [body for lang, body in blocks if lang == "console"]
     assert len(code) == 1 and len(console) == 1, "the tutorial has one package and one session"
     steps: list[tuple[str, list[str]]] = []
@@ -63,9 +66,8 @@ def workdir(tmp_path):
         stop_all_under(tmp_path)
 
 
-def test_tutorial_session_runs_as_written(workdir):
-    _, steps = tutorial_blocks()
-    assert steps[0][0] == "kmodemu boot --module-path ." and steps[-1][0] == "kmodemu poweroff"
+def run_session(workdir: Path, steps: list[tuple[str, list[str]]]) -> None:
+    """Each ``$ kmodemu …`` line with the installed kmodemu, compared with the lines under it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["XDG_STATE_HOME"] = str(workdir.parent / "state")  # machines live outside the module dir
     for line, expected in steps:
@@ -76,6 +78,31 @@ def test_tutorial_session_runs_as_written(workdir):
         shown = (res.stdout + res.stderr).replace(env["XDG_STATE_HOME"], "~/.local/state")
         assert shown.splitlines() == expected, line
         assert (res.returncode != 0) == bool(res.stderr), (line, res.returncode, res.stderr)
+
+
+def test_tutorial_session_runs_as_written(workdir):
+    _, steps = tutorial_blocks()
+    assert steps[0][0] == "kmodemu boot --module-path ." and steps[-1][0] == "kmodemu poweroff"
+    run_session(workdir, steps)
+
+
+@pytest.fixture
+def unload_workdir(workdir):
+    """The tutorial's package with the "Letting go" section's code appended."""
+    code, _ = tutorial_blocks(UNLOAD, "# appended to mytmem/__init__.py\n")
+    init = workdir / "mytmem" / "__init__.py"
+    init.write_text(init.read_text() + "\n\n" + code)
+    return workdir
+
+
+def test_the_unload_exit_section_runs_as_written(unload_workdir):
+    _, steps = tutorial_blocks(UNLOAD, "# appended to mytmem/__init__.py\n")
+    assert "--profile 3.10-unload" in steps[0][0] and ("kmodemu rmmod mytmem", []) in steps
+    run_session(unload_workdir, steps)
+
+
+def test_the_package_with_its_unload_exit_is_mypy_clean(unload_workdir):
+    test_tutorial_package_is_mypy_clean(unload_workdir)
 
 
 def test_tutorial_package_is_mypy_clean(workdir):
