@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Iterable, Protocol
 
-from kmodemu.kernel.cmdline import tokenize
+from kmodemu.kernel.cmdline import memparse, tokenize
 from kmodemu.modules.declaration import BootParam, ModuleDecl
 
 
@@ -45,6 +45,19 @@ def _insmod(decl: ModuleDecl, bp: BootParam | None, word: str) -> str:
     return f"'kmodemu insmod {decl.name}{args}'"
 
 
+def _mem_hint(word: str, value: str) -> list[str]:
+    """``mem=`` below the emulation's floor: the kernel takes it silently, so say what happens."""
+    from kmodemu.kernel.kernel import MIN_MEM
+    try:
+        size = memparse(value)
+    except ValueError:
+        return []   # the kernel's own "Malformed early option" says it
+    if 0 < size < MIN_MEM:
+        return [f"kmodemu: boot: '{word}' is below the {MIN_MEM >> 20}M a kmodemu kernel needs: "
+                f"it boots with {MIN_MEM >> 20}M (a Linux kernel would not get far with so little)."]
+    return []
+
+
 def boot_hints(cmdline: str, builtin: Iterable[str], registry: _Registry | None) -> list[str]:
     """One line per module that a word of ``cmdline`` names but that the kernel will not see."""
     if registry is None:
@@ -55,6 +68,9 @@ def boot_hints(cmdline: str, builtin: Iterable[str], registry: _Registry | None)
     out: list[str] = []
     for name, value in tokenize(cmdline):
         word = name if value is None else f"{name}={value}"
+        if name == "mem" and value:
+            out.extend(_mem_hint(word, value))
+            continue
         if "." in name and not name.startswith("."):
             mod = _norm(name.partition(".")[0])
             if mod in built or mod in hinted:

@@ -147,3 +147,13 @@ def test_the_xen_shim_hint_comes_from_its_declaration(tmp_path):
                                                       ["nocleancache", "kmodemu insmod zcache disable_cleancache=1"]]
     res = _cli("--machine", m, "boot", "--force", "--builtin", "tmem", "--cmdline", "tmem")
     assert (res.exit_code, res.stderr) == (0, "")
+
+
+def test_mem_below_the_floor_says_what_it_boots_with(tmp_path):
+    res = _cli("--machine", str(tmp_path / "m"), "boot", "--cmdline", "mem=1K")
+    assert res.exit_code == 0
+    assert res.stderr == ("kmodemu: boot: 'mem=1K' is below the 16M a kmodemu kernel needs: it boots "
+                          "with 16M (a Linux kernel would not get far with so little).\n")
+    dmesg = _dmesg(tmp_path / "m")
+    assert "Memory: 16384K available" in dmesg and "kmodemu:" not in dmesg
+    assert boot_hints("mem=64M mem=abc mem=0", [], REG) == []
