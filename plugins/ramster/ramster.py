@@ -97,11 +97,18 @@ class Ramster:
         self._landing: dict[int, bytes] = {}
         self._requests: dict[int, bool] = {}
         self._next_extra = 1
+        self._warned_pers_get = False
 
     # -- ramster_init ------------------------------------------------------------------
-    def init(self, *, register_nodemanager: bool) -> None:
-        """``ramster_init``; ``register_nodemanager`` is the module case (r2nm_init here)."""
+    def init(self, *, register_nodemanager: bool,
+             fail_peer: Callable[[int], bool] | None = None) -> None:
+        """``ramster_init``; ``register_nodemanager`` is the module case (r2nm_init here).
+
+        ``fail_peer`` is the fault point's ``should_fail`` (``ctx.fault_point("fail_peer")``):
+        r2net consults it on every send to a peer (docs/reliability.md).
+        """
         k = self.kernel
+        self.net.fail_peer = fail_peer
         k.debugfs_counters("ramster", lambda: self.counters)
         self._sysfs()
         self.rnet.register_handlers()
@@ -191,6 +198,24 @@ class Ramster:
         k.printk("invalid opcode: 0000 [#1] SMP", KERN_WARNING)
         k.printk(f"ramster: {why}", KERN_EMERG)
         k.taint.add("D")
+
+    def warn_failed_persistent_get(self) -> None:
+        """zcache_get_page's WARN_ONCE: a get on a persistent pool failed (taint W).
+
+        In Linux it fires for any failed get of a persistent page; in kmodemu
+        only a remote entry can fail that way (frontswap asks zcache only for
+        pages it stored), so RAMster's get path raises it.
+        """
+        if self._warned_pers_get:
+            return
+        self._warned_pers_get = True
+        k = self.kernel
+        k.printk("------------[ cut here ]------------", KERN_WARNING)
+        k.printk("WARNING: at drivers/staging/zcache/zcache-main.c zcache_get_page()",
+                 KERN_WARNING)
+        k.printk("zcache_get fails on persistent pool, bad things are very likely to happen soon",
+                 KERN_WARNING)
+        k.taint.add("W")
 
     # -- the remotify worker -----------------------------------------------------------
     def _remotify_process(self) -> None:
@@ -352,6 +377,8 @@ class Ramster:
         if ret == -errno.EAGAIN:
             return ret, None
         if ret != 0:
+            if not eph and ret != -errno.EIO:  # -EIO: localify's BUG, the task is gone
+                self.warn_failed_persistent_get()
             return -1, None
         return 0, page
 

@@ -258,6 +258,8 @@ class R2Net:
         #: tasks sleeping on ``cond`` (wake-ups are skipped when there are none)
         self.cond_waiters = 0
         self.connector_id = 1
+        #: the fail_peer fault point's should_fail (ramster_init hands it over), or None
+        self.fail_peer: Callable[[int], bool] | None = None
         hb.up_callbacks.append(self.hb_node_up)
         hb.down_callbacks.append(self.hb_node_down)
 
@@ -409,6 +411,11 @@ class R2Net:
         sc = nn.sc
         if not nn.sc_valid or sc is None:
             return -errno.ENOTCONN, 0
+        fail = self.fail_peer
+        if fail is not None and fail(1):
+            # fail_peer: the peer died with this message in flight; nothing reached it and the
+            # sender sees what r2net_complete_nodes_nsw reports (R2NET_ERR_DIED)
+            return -errno.EHOSTDOWN, 0
         w = _Waiter(nn.next_id)
         nn.next_id = (nn.next_id + 1) & 0x7FFFFFFF
         nn.waiters[w.id] = w
