@@ -51,6 +51,18 @@ FLUSH_PAGE, FLUSH_OBJ = "page", "object"
 
 
 @dataclass
+class Request:
+    """One of our remote gets waiting for its reply: what a reply must match to be taken."""
+
+    free: bool
+    node: int
+    pool_id: int
+    oid: Oid
+    index: int
+    answered: bool = False
+
+
+@dataclass
 class FlushNode:
     """``struct flushlist_node``: a remote flush waiting for the worker."""
 
@@ -95,7 +107,8 @@ class Ramster:
         self._last_frontswap_pages = 0
         self._inertia_counter = 0
         self._landing: dict[int, bytes] = {}
-        self._requests: dict[int, bool] = {}
+        #: our outstanding remote gets by their xhandle ``extra``
+        self._requests: dict[int, Request] = {}
         self._next_extra = 1
         self._warned_pers_get = False
 
@@ -361,7 +374,7 @@ class Ramster:
                 self.counters.pers_pages_remote_nomem += 1
         extra = self._next_extra
         self._next_extra += 1
-        self._requests[extra] = free
+        self._requests[extra] = Request(free, pampd.node, pool_id, oid, index)
         xh = XHandle(LOCAL_CLIENT, pool_id, oid, index, pampd.size, pampd.cksum, extra)
         try:
             ret = self.rnet.remote_async_get(xh, free, pampd.node)
@@ -382,8 +395,18 @@ class Ramster:
             return -1, None
         return 0, page
 
-    def localify(self, xh: XHandle, data: bytes) -> int:
-        """``ramster_localify``: the reply to our get arrived; finish the get."""
+    def localify(self, xh: XHandle, data: bytes, sender: int) -> int:
+        """``ramster_localify``: the reply to our get arrived; finish the get.
+
+        Only the answer to a get of ours still waiting, from the node it was
+        sent to, for the page it asked for, is taken; anything else is -ENOENT
+        and changes nothing (kmodemu: Linux takes any reply, docs/security.md).
+        """
+        req = self._requests.get(xh.extra)
+        if (req is None or req.answered or req.node != sender
+                or (req.pool_id, req.oid, req.index) != (xh.pool_id, xh.oid, xh.index)):
+            return -errno.ENOENT
+        req.answered = True
         c = self.counters
         eph = self.zcache.is_ephemeral(xh.pool_id)
         if eph is None:
@@ -401,7 +424,7 @@ class Ramster:
             else:
                 c.remote_pers_pages_unsucc_get += 1
             return -errno.EEXIST
-        free = self._requests.get(xh.extra, True)
+        free = req.free
         if len(data) == 0:
             if not eph:
                 self.bug(f"persistent page (pool {xh.pool_id}, index {xh.index}) is not on "
