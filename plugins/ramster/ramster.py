@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from kmodemu.kernel.kernel import Kernel
 
 MANUAL_NODES = 8
+PAGE_SIZE = 4096
 LOCAL_CLIENT = 0xFFFF
 FLUSH_ENTIRE_OBJECT = 0xFFFFFFFF
 REMOTIFY_FIRST_DELAY_S = 60
@@ -406,7 +407,6 @@ class Ramster:
         if (req is None or req.answered or req.node != sender
                 or (req.pool_id, req.oid, req.index) != (xh.pool_id, xh.oid, xh.index)):
             return -errno.ENOENT
-        req.answered = True
         c = self.counters
         eph = self.zcache.is_ephemeral(xh.pool_id)
         if eph is None:
@@ -426,6 +426,7 @@ class Ramster:
             return -errno.EEXIST
         free = req.free
         if len(data) == 0:
+            req.answered = True
             if not eph:
                 self.bug(f"persistent page (pool {xh.pool_id}, index {xh.index}) is not on "
                          f"node {pampd.node}")
@@ -434,6 +435,18 @@ class Ramster:
             self._untrack(xh.pool_id, xh.oid)
             self.zcache.delete(xh.pool_id, xh.oid, xh.index)
             return -errno.ENOENT
+        # kmodemu: the bytes must be the zpage we sent (its size and byte sum, kept in the
+        # remote pampd) and decompress to a page, or nothing changes (Linux would BUG_ON in
+        # the decompressor); the request may still be answered properly
+        if len(data) != pampd.size or byte_sum(data) != pampd.cksum:
+            return -errno.EINVAL
+        try:
+            page = self.zcache.decompress(data)
+        except Exception:  # each codec raises its own error class on corrupt input
+            page = b""
+        if len(page) != PAGE_SIZE:
+            return -errno.EINVAL
+        req.answered = True
         if pampd.intransit:
             self.zcache.copy_to_zbud(pampd.local, data)
             self._untrack(xh.pool_id, xh.oid)
@@ -443,7 +456,7 @@ class Ramster:
             self.zcache.delete(xh.pool_id, xh.oid, xh.index)
             if not eph:
                 self.remote_pers_pages -= 1
-        self._landing[xh.extra] = self.zcache.decompress(data)
+        self._landing[xh.extra] = page
         if eph:
             c.remote_eph_pages_succ_get += 1
         else:

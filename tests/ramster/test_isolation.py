@@ -222,6 +222,10 @@ def test_a_reply_is_taken_only_from_the_node_asked_for_the_page_asked(trio):
     assert reply(0, xh(2, 0, len(zpage), extra=77) + zpage) == -errno.EPERM   # not our get
     assert reply(0, xh(1, 0, len(zpage) + 1, extra=77) + zpage) == -errno.EINVAL
     assert reply(0, good[:40]) == -errno.EINVAL
+    # the right size but not the zpage sent: its byte sum differs, or (same bytes, another
+    # order) it does not decompress: refused, and the request still waits for its answer
+    assert reply(0, xh(1, 0, len(zpage), extra=77) + bytes(len(zpage))) == -errno.EINVAL
+    assert reply(0, xh(1, 0, len(zpage), extra=77) + zpage[::-1]) == -errno.EINVAL
     assert snapshot(n1) == before
     assert reply(0, good) == 0                             # the real answer is taken
     assert n1.rs._landing.pop(77) == page(0)
@@ -254,3 +258,37 @@ def test_short_messages_are_einval_and_the_link_survives(trio):
     hdr, body = r.call(RMSTR_TMEM_ASYNC_GET_REQUEST, xh(2, 3))
     assert hdr.magic == R2NET_MSG_DATA_MAGIC and XHandle.unpack(body).size == 4
     assert body[48:] == b"page"
+
+
+def test_autocreate_refuses_bad_pool_ids_and_types_before_creating_anything():
+    """zcache_autocreate_pool's checks, on the real zcache: pool id and client id below 16,
+    no ephemeral put into a persistent pool; a refused put leaves no client or pool behind."""
+    from pathlib import Path
+
+    from kmodemu.machine import Machine, MachineDef
+    from kmodemu_plugins.zcache.main import ZcacheState, zcache_of
+    plugins = str(Path(__file__).resolve().parents[2] / "plugins")
+    with Machine(MachineDef(cmdline="zcache ramster noselfshrink", builtin=["zcache"],
+                            module_path=[plugins])) as m:
+        k = m.kernel
+        ctx = k.modules.builtin["zcache"].ctx
+        zc, rs = zcache_of(ctx), ctx.private(ZcacheState).ramster
+
+        def put(msg_type: int, pool: int, sender: int = 1) -> int:
+            z = zc.compressor.compress(page(pool))
+            payload = XHandle(sender, pool, OID, 0, len(z)).pack() + z
+            with k.bkl:
+                syserr, result = rs.net.deliver(
+                    R2NetMsg(R2NET_MSG_MAGIC, len(payload), msg_type, key=RMSTR_KEY,
+                             sender=sender), payload)
+            assert syserr == 0
+            return result
+        assert put(RMSTR_TMEM_PUT_PERS, 16) == -1
+        assert put(RMSTR_TMEM_PUT_PERS, 3, sender=16) == -1
+        assert sorted(zc.tmem.clients) == [0xFFFF]            # nothing was created
+        assert put(RMSTR_TMEM_PUT_PERS, 0) == 0
+        assert put(RMSTR_TMEM_PUT_EPH, 0) == -1
+        assert k.dmesg().splitlines()[-1].endswith("] zcache_autocreate_pool: type mismatch")
+        assert rs.counters.foreign_pers_pages == 1 and rs.counters.foreign_eph_pages == 0
+        pools = zc.tmem.clients[1].pools
+        assert pools[0] is not None and pools[0].persistent and pools[1:] == [None] * 15
