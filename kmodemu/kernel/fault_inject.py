@@ -23,9 +23,13 @@ default /sys/kernel/debug is that of a kernel built without fault injection.
 - ``fail_compress``: zcache's compressor returning an error on a put (the put
   is refused: a failed frontswap store goes to the swap device, a cleancache
   put is a later miss). Wired, through ``ModuleContext.fault_point``.
-- ``fail_peer``, ``fail_hypervisor``: a ramster peer dying mid-transfer and a
-  Xen hypervisor out of memory. The knobs exist and count; ramster and the Xen
-  shim do not consult them yet (docs/reliability.md).
+- ``fail_peer``: a ramster peer dying with a message in flight: an r2net send
+  on a valid link returns -EHOSTDOWN (what a sender waiting for its reply gets
+  when the link dies, R2NET_ERR_DIED), the message never reaches the peer and
+  the link stays up. Wired, through ``ModuleContext.fault_point`` (zcache hands
+  it to RAMster at ramster_init).
+- ``fail_hypervisor``: a Xen hypervisor out of memory. The knobs exist and
+  count; the Xen shim does not consult them yet (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -40,8 +44,8 @@ from kmodemu.kernel.printk import KERN_NOTICE
 if TYPE_CHECKING:
     from kmodemu.kernel.kernel import Kernel
 
-WIRED = ("fail_page_alloc", "fail_module_init", "fail_compress")
-NOT_WIRED = ("fail_peer", "fail_hypervisor")
+WIRED = ("fail_page_alloc", "fail_module_init", "fail_compress", "fail_peer")
+NOT_WIRED = ("fail_hypervisor",)
 
 
 class FaultAttr:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from kmodemu.kernel.kernel import Kernel
 
 MANUAL_NODES = 8
+PAGE_SIZE = 4096
 LOCAL_CLIENT = 0xFFFF
 FLUSH_ENTIRE_OBJECT = 0xFFFFFFFF
 REMOTIFY_FIRST_DELAY_S = 60
@@ -48,6 +49,18 @@ FRONTSWAP_HYSTERESIS = 20
 FRONTSWAP_INERTIA = 3
 SYSFS_DIR = "/sys/kernel/mm/ramster"
 FLUSH_PAGE, FLUSH_OBJ = "page", "object"
+
+
+@dataclass
+class Request:
+    """One of our remote gets waiting for its reply: what a reply must match to be taken."""
+
+    free: bool
+    node: int
+    pool_id: int
+    oid: Oid
+    index: int
+    answered: bool = False
 
 
 @dataclass
@@ -95,13 +108,21 @@ class Ramster:
         self._last_frontswap_pages = 0
         self._inertia_counter = 0
         self._landing: dict[int, bytes] = {}
-        self._requests: dict[int, bool] = {}
+        #: our outstanding remote gets by their xhandle ``extra``
+        self._requests: dict[int, Request] = {}
         self._next_extra = 1
+        self._warned_pers_get = False
 
     # -- ramster_init ------------------------------------------------------------------
-    def init(self, *, register_nodemanager: bool) -> None:
-        """``ramster_init``; ``register_nodemanager`` is the module case (r2nm_init here)."""
+    def init(self, *, register_nodemanager: bool,
+             fail_peer: Callable[[int], bool] | None = None) -> None:
+        """``ramster_init``; ``register_nodemanager`` is the module case (r2nm_init here).
+
+        ``fail_peer`` is the fault point's ``should_fail`` (``ctx.fault_point("fail_peer")``):
+        r2net consults it on every send to a peer (docs/reliability.md).
+        """
         k = self.kernel
+        self.net.fail_peer = fail_peer
         k.debugfs_counters("ramster", lambda: self.counters)
         self._sysfs()
         self.rnet.register_handlers()
@@ -191,6 +212,24 @@ class Ramster:
         k.printk("invalid opcode: 0000 [#1] SMP", KERN_WARNING)
         k.printk(f"ramster: {why}", KERN_EMERG)
         k.taint.add("D")
+
+    def warn_failed_persistent_get(self) -> None:
+        """zcache_get_page's WARN_ONCE: a get on a persistent pool failed (taint W).
+
+        In Linux it fires for any failed get of a persistent page; in kmodemu
+        only a remote entry can fail that way (frontswap asks zcache only for
+        pages it stored), so RAMster's get path raises it.
+        """
+        if self._warned_pers_get:
+            return
+        self._warned_pers_get = True
+        k = self.kernel
+        k.printk("------------[ cut here ]------------", KERN_WARNING)
+        k.printk("WARNING: at drivers/staging/zcache/zcache-main.c zcache_get_page()",
+                 KERN_WARNING)
+        k.printk("zcache_get fails on persistent pool, bad things are very likely to happen soon",
+                 KERN_WARNING)
+        k.taint.add("W")
 
     # -- the remotify worker -----------------------------------------------------------
     def _remotify_process(self) -> None:
@@ -336,7 +375,7 @@ class Ramster:
                 self.counters.pers_pages_remote_nomem += 1
         extra = self._next_extra
         self._next_extra += 1
-        self._requests[extra] = free
+        self._requests[extra] = Request(free, pampd.node, pool_id, oid, index)
         xh = XHandle(LOCAL_CLIENT, pool_id, oid, index, pampd.size, pampd.cksum, extra)
         try:
             ret = self.rnet.remote_async_get(xh, free, pampd.node)
@@ -352,11 +391,22 @@ class Ramster:
         if ret == -errno.EAGAIN:
             return ret, None
         if ret != 0:
+            if not eph and ret != -errno.EIO:  # -EIO: localify's BUG, the task is gone
+                self.warn_failed_persistent_get()
             return -1, None
         return 0, page
 
-    def localify(self, xh: XHandle, data: bytes) -> int:
-        """``ramster_localify``: the reply to our get arrived; finish the get."""
+    def localify(self, xh: XHandle, data: bytes, sender: int) -> int:
+        """``ramster_localify``: the reply to our get arrived; finish the get.
+
+        Only the answer to a get of ours still waiting, from the node it was
+        sent to, for the page it asked for, is taken; anything else is -ENOENT
+        and changes nothing (kmodemu: Linux takes any reply, docs/security.md).
+        """
+        req = self._requests.get(xh.extra)
+        if (req is None or req.answered or req.node != sender
+                or (req.pool_id, req.oid, req.index) != (xh.pool_id, xh.oid, xh.index)):
+            return -errno.ENOENT
         c = self.counters
         eph = self.zcache.is_ephemeral(xh.pool_id)
         if eph is None:
@@ -374,8 +424,9 @@ class Ramster:
             else:
                 c.remote_pers_pages_unsucc_get += 1
             return -errno.EEXIST
-        free = self._requests.get(xh.extra, True)
+        free = req.free
         if len(data) == 0:
+            req.answered = True
             if not eph:
                 self.bug(f"persistent page (pool {xh.pool_id}, index {xh.index}) is not on "
                          f"node {pampd.node}")
@@ -384,6 +435,18 @@ class Ramster:
             self._untrack(xh.pool_id, xh.oid)
             self.zcache.delete(xh.pool_id, xh.oid, xh.index)
             return -errno.ENOENT
+        # kmodemu: the bytes must be the zpage we sent (its size and byte sum, kept in the
+        # remote pampd) and decompress to a page, or nothing changes (Linux would BUG_ON in
+        # the decompressor); the request may still be answered properly
+        if len(data) != pampd.size or byte_sum(data) != pampd.cksum:
+            return -errno.EINVAL
+        try:
+            page = self.zcache.decompress(data)
+        except Exception:  # each codec raises its own error class on corrupt input
+            page = b""
+        if len(page) != PAGE_SIZE:
+            return -errno.EINVAL
+        req.answered = True
         if pampd.intransit:
             self.zcache.copy_to_zbud(pampd.local, data)
             self._untrack(xh.pool_id, xh.oid)
@@ -393,7 +456,7 @@ class Ramster:
             self.zcache.delete(xh.pool_id, xh.oid, xh.index)
             if not eph:
                 self.remote_pers_pages -= 1
-        self._landing[xh.extra] = self.zcache.decompress(data)
+        self._landing[xh.extra] = page
         if eph:
             c.remote_eph_pages_succ_get += 1
         else:

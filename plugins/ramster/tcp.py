@@ -258,6 +258,8 @@ class R2Net:
         #: tasks sleeping on ``cond`` (wake-ups are skipped when there are none)
         self.cond_waiters = 0
         self.connector_id = 1
+        #: the fail_peer fault point's should_fail (ramster_init hands it over), or None
+        self.fail_peer: Callable[[int], bool] | None = None
         hb.up_callbacks.append(self.hb_node_up)
         hb.down_callbacks.append(self.hb_node_down)
 
@@ -409,6 +411,11 @@ class R2Net:
         sc = nn.sc
         if not nn.sc_valid or sc is None:
             return -errno.ENOTCONN, 0
+        fail = self.fail_peer
+        if fail is not None and fail(1):
+            # fail_peer: the peer died with this message in flight; nothing reached it and the
+            # sender sees what r2net_complete_nodes_nsw reports (R2NET_ERR_DIED)
+            return -errno.EHOSTDOWN, 0
         w = _Waiter(nn.next_id)
         nn.next_id = (nn.next_id + 1) & 0x7FFFFFFF
         nn.waiters[w.id] = w
@@ -511,7 +518,8 @@ class R2Net:
                     continue
                 payload = data[pos + HDR_SIZE:end]
                 pos = end
-                if self._process_message(sc, R2NetMsg.from_fields(fields), payload) < 0:
+                if self._process_message(sc, R2NetMsg.from_fields(fields, sc.node.num),
+                                         payload) < 0:
                     ret = -errno.EPIPE
                     break
             if not sc.registered and ret > 0:
@@ -668,33 +676,50 @@ class R2Net:
             return 0
         if magic not in (R2NET_MSG_MAGIC, R2NET_MSG_DATA_MAGIC):
             return -errno.EINVAL  # bad magic
-        handler = self.handlers.get((hdr.msg_type, hdr.key))
-        status = 0
-        syserr = R2NET_ERR_NONE
-        if handler is None:
-            syserr = R2NET_ERR_NO_HNDLR
-        elif hdr.data_len > handler.max_len:
-            syserr = R2NET_ERR_OVERFLOW
-            self.printk("ramster_r2net, message length problem", KERN_ERR)
-        if syserr == R2NET_ERR_NONE and handler is not None:
-            result = handler.func(hdr, payload)
-            if magic == R2NET_MSG_DATA_MAGIC:
-                # a data reply to our own request: its handler's value completes the wait
-                self._complete_id(nn, hdr.msg_num, hdr.sys_status,
-                                  result if isinstance(result, int) else 0)
-                return 0
-            if isinstance(result, DataReply):
-                return min(0, sc.send(_HDR.pack(R2NET_MSG_DATA_MAGIC, len(result.data),
-                                                result.msg_type, 0, syserr, 0,
-                                                result.key & 0xFFFFFFFF,
-                                                hdr.msg_num & 0xFFFFFFFF) + result.data))
-            status = result
+        syserr, result = self.deliver(hdr, payload)
+        if magic == R2NET_MSG_DATA_MAGIC and syserr == R2NET_ERR_NONE:
+            # a data reply to our own request: its handler's value completes the wait
+            # (an unsolicited one was dropped by deliver and completes nothing)
+            self._complete_id(nn, hdr.msg_num, hdr.sys_status,
+                              result if isinstance(result, int) else 0)
+            return 0
+        if isinstance(result, DataReply):
+            return min(0, sc.send(_HDR.pack(R2NET_MSG_DATA_MAGIC, len(result.data),
+                                            result.msg_type, 0, syserr, 0,
+                                            result.key & 0xFFFFFFFF,
+                                            hdr.msg_num & 0xFFFFFFFF) + result.data))
+        status = result
         ret = min(0, sc.send(_HDR.pack(R2NET_MSG_STATUS_MAGIC, 0, hdr.msg_type, 0, syserr,
                                        status & 0xFFFFFFFF, hdr.key & 0xFFFFFFFF,
                                        hdr.msg_num & 0xFFFFFFFF)))
-        if handler is not None and handler.post is not None and syserr == R2NET_ERR_NONE:
-            handler.post(status)
+        if syserr == R2NET_ERR_NONE:
+            handler = self.handlers.get((hdr.msg_type, hdr.key))
+            if handler is not None and handler.post is not None:
+                handler.post(status)
         return ret
+
+    def deliver(self, hdr: R2NetMsg, payload: bytes) -> tuple[int, HandlerResult]:
+        """Hand one message from node ``hdr.sender`` to its handler: (sys error, result).
+
+        The part of r2net_process_message between reading a message and
+        answering it, with no socket: the receive path and the fuzz target call
+        it. No handler is R2NET_ERR_NO_HNDLR, a payload over the handler's
+        maximum R2NET_ERR_OVERFLOW. A data reply (R2NET_MSG_DATA_MAGIC) is only
+        taken from a node we have a request of that number outstanding with;
+        any other is dropped, -ENOENT, and no handler runs (kmodemu: Linux runs
+        the handler for any data reply, docs/security.md).
+        """
+        if hdr.magic == R2NET_MSG_DATA_MAGIC:
+            if not 0 <= hdr.sender < len(self.nodes) or \
+                    hdr.msg_num not in self.nodes[hdr.sender].waiters:
+                return R2NET_ERR_NONE, -errno.ENOENT
+        handler = self.handlers.get((hdr.msg_type, hdr.key))
+        if handler is None:
+            return R2NET_ERR_NO_HNDLR, 0
+        if hdr.data_len > handler.max_len or len(payload) > handler.max_len:
+            self.printk("ramster_r2net, message length problem", KERN_ERR)
+            return R2NET_ERR_OVERFLOW, 0
+        return R2NET_ERR_NONE, handler.func(hdr, payload)
 
     def _handshake_bytes(self) -> bytes:
         cl = self.nm.cluster

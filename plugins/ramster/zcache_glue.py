@@ -15,10 +15,15 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from kmodemu.kernel.printk import KERN_ERR
+
 from .ramster import Ramster
 from .zcache_side import Oid, RemotePampd, TmemHandle, Zombie
 
 LOCAL_CLIENT = 0xFFFF
+#: zcache.h: the remote clients (node numbers) and pools per client zcache keeps
+MAX_CLIENTS = 16
+MAX_POOLS_PER_CLIENT = 16
 _U64 = (1 << 64) - 1
 
 
@@ -121,7 +126,15 @@ class ZcacheGlue:
 
     # -- foreign pages ----------------------------------------------------------------
     def _foreign_pool(self, cli: int, pool_id: int, eph: bool) -> Any:
+        """zcache_autocreate_pool: refused before anything is created for a bad client or
+        pool id, and for an ephemeral put into a persistent pool (Linux's checks)."""
+        if not (0 <= cli < MAX_CLIENTS and 0 <= pool_id < MAX_POOLS_PER_CLIENT):
+            return None
         pool = self._pool(cli, pool_id)
+        if pool is not None and pool.persistent and eph:
+            if self.ramster is not None:
+                self.ramster.kernel.printk("zcache_autocreate_pool: type mismatch", KERN_ERR)
+            return None
         if pool is None:
             tmem = self.tmem
             if tmem._client(cli) is None:

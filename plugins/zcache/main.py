@@ -772,7 +772,7 @@ def _ramster_init(ctx: ModuleContext, zcache: Zcache, s: Settings) -> None:
                                    exclusive_gets=s.exclusive_gets, selfshrink=s.selfshrink)
     rs = glue.link(zcache, make, pack_handle)
     ctx.private(ZcacheState).ramster = rs
-    rs.init(register_nodemanager=True)
+    rs.init(register_nodemanager=True, fail_peer=ctx.fault_point("fail_peer"))
     ctx.on_cleanup(rs.shutdown)
 
 

@@ -210,3 +210,123 @@ def test_regression_depmod_override_with_a_bad_regex_matches_nothing(depmod_mach
     (conf / "fuzz.conf").write_bytes(b"override zcache [ extra\n")
     assert depmod_machine.capture(["depmod"]) == (0, "", "")
     (conf / "fuzz.conf").unlink()
+
+
+# -- r2net: RAMster's wire messages into the decoder and the handler dispatch ----------------
+
+R2NET_SENDER = 1  # the node whose connection every fuzzed message arrives on
+
+
+@pytest.fixture(scope="module")
+def ramster_node():
+    """A built-in zcache with RAMster (no cluster: this node's number is -1), holding
+    foreign pages of node 1 and local pages remote on node 1 with gets outstanding."""
+    from pathlib import Path
+
+    from kmodemu.machine import Machine, MachineDef
+    plugins = str(Path(__file__).resolve().parents[2] / "plugins")
+    m = Machine(MachineDef(cmdline="zcache ramster noselfshrink", builtin=["zcache"],
+                           module_path=[plugins]))
+    from kmodemu_plugins.ramster.r2net import (RMSTR_KEY, RMSTR_TMEM_PUT_EPH,
+                                               RMSTR_TMEM_PUT_PERS, XHandle, byte_sum)
+    from kmodemu_plugins.ramster.ramster import Request
+    from kmodemu_plugins.ramster.tcp import _Waiter
+    from kmodemu_plugins.ramster.tcp_internal import R2NetMsg
+    from kmodemu_plugins.ramster.zcache_glue import oid_int
+    from kmodemu_plugins.ramster.zcache_side import RemotePampd
+    from kmodemu_plugins.zcache.main import ZcacheState, zcache_of
+    k = m.kernel
+    ctx = k.modules.builtin["zcache"].ctx
+    zc = zcache_of(ctx)
+    rs = ctx.private(ZcacheState).ramster
+    with k.bkl:
+        for i, t in enumerate((RMSTR_TMEM_PUT_EPH, RMSTR_TMEM_PUT_PERS) * 2):
+            z = zc.compressor.compress(bytes([i]) * 4096)
+            payload = XHandle(R2NET_SENDER, t - RMSTR_TMEM_PUT_EPH, (1, 0, 0), i, len(z)).pack()
+            hdr = R2NetMsg(data_len=len(payload) + len(z), msg_type=t, key=RMSTR_KEY,
+                           sender=R2NET_SENDER)
+            assert rs.net.deliver(hdr, payload + z) == (0, 0)
+        pool = zc.new_pool(0xFFFF, 0)                      # a local ephemeral pool
+        for i in range(3):
+            z = zc.compressor.compress(bytes([i + 7]) * 4096)
+            zc.put(zc.tmem.get_pool(0xFFFF, pool), oid_int((2, 0, 0)), i, bytes([i + 7]) * 4096)
+            rs.zcache.replace(pool, (2, 0, 0), i, RemotePampd(R2NET_SENDER, len(z), byte_sum(z)))
+            rs._requests[i + 1] = Request(True, R2NET_SENDER, pool, (2, 0, 0), i)
+            rs.net.nodes[R2NET_SENDER].waiters[i] = _Waiter(i)
+    yield m, zc, rs, pool
+    m.close()
+
+
+def _ramster_state(zc, rs, k):
+    pages = []
+    for cli_id, cli in sorted(zc.tmem.clients.items()):
+        for pool in cli.pools:
+            if pool is not None:
+                for oid, obj in sorted(pool.objs.items()):
+                    for index, pampd in sorted(obj.items()):
+                        pages.append((cli_id, pool.pool_id, pool.persistent, oid, index,
+                                      pampd if isinstance(pampd, int) else id(pampd)))
+    return (pages, rs.counters.items(), sorted((e, r.answered) for e, r in rs._requests.items()),
+            dict(rs._landing), k.taint.mask)
+
+
+def _r2net_messages():
+    """Arbitrary bytes, and headers that are RAMster's with one part wrong."""
+    from kmodemu_plugins.ramster.tcp_internal import MAGICS, R2NetMsg
+    xhandles = st.builds(
+        lambda c, p, o, i, size, ck, extra: __import__(
+            "kmodemu_plugins.ramster.r2net", fromlist=["XHandle"]).XHandle(
+                c, p, (o, 0, 0), i, size, ck, extra).pack(),
+        st.sampled_from([0, 1, 2, 255]) | st.integers(0, 255),
+        st.sampled_from([0, 1, 2, 15, 16]) | st.integers(0, 0xFFFF),
+        st.sampled_from([1, 2, 3]), st.integers(0, 4), st.integers(0, 0xFFFF), st.integers(0, 255),
+        st.sampled_from([0, 1, 2, 3]) | st.integers(0, (1 << 64) - 1))
+    payloads = st.tuples(xhandles, st.binary(max_size=120), st.integers(0, 200)).map(
+        lambda t: (t[0] + t[1])[:t[2]] if t[2] < 48 else t[0] + t[1])
+    structured = st.builds(
+        lambda magic, msg_type, key, num, sys_status, status, payload, data_len: R2NetMsg(
+            magic, len(payload) if data_len is None else data_len, msg_type, sys_status, status,
+            key, num).pack() + payload,
+        st.sampled_from(MAGICS) | st.integers(0, 0xFFFF),
+        st.integers(100, 108) | st.integers(0, 0xFFFF),
+        st.sampled_from([0x77347734]) | st.integers(0, 0xFFFFFFFF),
+        st.integers(0, 4) | st.integers(0, 0xFFFFFFFF),
+        st.integers(-5, 5), st.integers(-200, 200), payloads,
+        st.none() | st.integers(0, 5000))
+    framed = st.builds(   # framed right, for a handler: the corruption is in the payload
+        lambda magic, msg_type, num, payload: R2NetMsg(
+            magic, len(payload), msg_type, key=0x77347734, msg_num=num).pack() + payload,
+        st.sampled_from([0xFA55, 0xFA59]), st.integers(100, 107), st.integers(0, 4), payloads)
+    return st.binary(max_size=200) | structured | framed
+
+
+@FUZZ
+@given(_r2net_messages())
+def test_fuzz_r2net(ramster_node, raw):
+    """Bytes from a connected peer: decode_msg raises KernelError or yields a message;
+    dispatch answers with a status (never raises), and a refusal changes nothing."""
+    import errno as E
+
+    from kmodemu_plugins.ramster.tcp import DataReply
+    from kmodemu_plugins.ramster.tcp_internal import (R2NET_MSG_DATA_MAGIC, R2NET_MSG_MAGIC,
+                                                      decode_msg)
+    m, zc, rs, _ = ramster_node
+    k = m.kernel
+    with bounded(), k.bkl:
+        before = _ramster_state(zc, rs, k)
+        try:
+            hdr, payload = decode_msg(raw, R2NET_SENDER)
+        except KernelError as e:
+            assert e.errno in (E.EINVAL, E.EOVERFLOW)
+            return
+        assert hdr.sender == R2NET_SENDER and len(payload) == hdr.data_len
+        if hdr.magic not in (R2NET_MSG_MAGIC, R2NET_MSG_DATA_MAGIC):
+            return  # status and keepalives complete waits or answer; no handler sees them
+        syserr, result = rs.net.deliver(hdr, payload)
+        assert syserr in (0, 1, 2)
+        assert isinstance(result, (int, DataReply))
+        refused = syserr != 0 or result in (-E.EINVAL, -E.EPERM) or (
+            hdr.magic == R2NET_MSG_DATA_MAGIC and
+            hdr.msg_num not in rs.net.nodes[R2NET_SENDER].waiters)
+        if refused:
+            assert _ramster_state(zc, rs, k) == before

@@ -239,18 +239,19 @@ class Node:
     """One emulated kernel with the fake zcache and RAMster, driven like the console does."""
 
     def __init__(self, num: int, ip: str, port: int, *, selfshrink: bool = False,
-                 eph_limit: int = 10_000, exclusive_gets: bool = True):
+                 eph_limit: int = 10_000, exclusive_gets: bool = True, cmdline: str = ""):
         self.num = num
         self.ip = ip
         self.port = port
-        self.kernel = Kernel()
+        self.kernel = Kernel(cmdline=cmdline)
         self.kernel.boot()
         self.zc = FakeZcache(eph_limit)
         self.rs = Ramster(self.kernel, self.zc, selfshrink=selfshrink,
                           exclusive_gets=exclusive_gets)
         self.zc.ramster = self.rs
         with self.kernel.bkl:
-            self.rs.init(register_nodemanager=True)
+            self.rs.init(register_nodemanager=True,
+                         fail_peer=self.kernel.faults.points["fail_peer"].should_fail)
 
     def write(self, path: str, value: str) -> None:
         """``kmodemu write``: the store, then the 10 ms a command costs (timers due run)."""
