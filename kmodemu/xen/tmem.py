@@ -44,6 +44,35 @@ PCD_TZE_MAX_SIZE = PAGE_SIZE - PAGE_SIZE // 64
 FREE_TARGET_PAGES = 1 << (20 - abi.PAGE_SHIFT)
 ENSURE_AVAIL_FAILURES = 10
 MAX_EVICTIONS_PER_RELINQUISH = 10
+U32 = 0xFFFFFFFF
+#: commands only the privileged domain (dom0, the toolstack) may make; -EPERM from any other
+PRIVILEGED_CMDS = frozenset((abi.TMEM_CONTROL, abi.TMEM_AUTH, abi.TMEM_RESTORE_NEW))
+
+
+def copy_from_guest(frame) -> bytes | None:
+    """``tmh_copy_from_client``: the guest frame's 4096 bytes, or None (a copy fault).
+
+    A put's frame must be a whole page: no frame, no ``data``, or data that
+    is not 4096 bytes is what a bad ``cmfn`` is to Xen, -EFAULT.
+    """
+    data = getattr(frame, "data", None)
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        data = bytes(data)
+        if len(data) == PAGE_SIZE:
+            return data
+    return None
+
+
+_NO_FRAME = object()
+
+
+def guest_frame_writable(frame) -> bool:
+    """Can a get copy a page into ``frame`` (``tmh_copy_to_client``)? A frame with a
+    ``data`` slot that holds nothing yet or a whole page; anything else faults."""
+    cur = getattr(frame, "data", _NO_FRAME)
+    if cur is None:
+        return True
+    return isinstance(cur, (bytes, bytearray)) and len(cur) == PAGE_SIZE
 
 
 class Pcd:
@@ -230,6 +259,9 @@ class Tmem:
         self.weight_total = 0
         self.pcds: dict = {}
         self.pinned: Obj | None = None
+        #: during a domain's put, its fail_hypervisor point (``Domain.fail_hypervisor``):
+        #: consulted by every frame and sub-page allocation the put makes
+        self.alloc_fault: Callable[[int], bool] | None = None
         # frames: tmem's free list ("avail") and the ephemeral frames it holds
         self.freelist = 0
         self.eph_frames = 0
@@ -304,6 +336,10 @@ class Tmem:
         self.freelist += 1
 
     def _page_alloc(self, pool: Pool) -> bool:
+        fail = self.alloc_fault
+        if fail is not None and fail(1):
+            self.alloc_page_failed += 1   # fail_hypervisor: the heap said no
+            return False
         if pool.persistent:
             ok = self._pers_get_frame(pool.client.domain)
         else:
@@ -334,6 +370,10 @@ class Tmem:
         return client.pers_arena
 
     def _subpage_alloc(self, pool: Pool, size: int) -> bool:
+        fail = self.alloc_fault
+        if fail is not None and fail(1):
+            self.alloc_failed += 1        # fail_hypervisor: tmem_malloc said no
+            return False
         if self._arena(pool).alloc(size):
             return True
         self.alloc_failed += 1
@@ -631,8 +671,13 @@ class Tmem:
                 return False
         return True
 
-    def put(self, pool: Pool, oid, index: int, data: bytes) -> int:
-        """``do_tmem_put``: 1 stored, -ENOMEM, -EFROZEN, or a duplicate put's -ENOSPC."""
+    def put(self, pool: Pool, oid, index: int, data: bytes | None) -> int:
+        """``do_tmem_put``: 1 stored, -ENOMEM, -EFROZEN, or a duplicate put's -ENOSPC.
+
+        ``data`` None is a guest frame that cannot be copied from: -EFAULT,
+        counted in ``failed_copies`` (Cf) and ``no_mem_puts`` (px) as tmem.c's
+        ``bad_copy`` path does, after the duplicate and frozen checks.
+        """
         client = pool.client
         pool.puts += 1
         obj = pool.objs.get(oid)
@@ -643,6 +688,10 @@ class Tmem:
         if client.frozen:
             pool.no_mem_puts += 1
             return -EFROZEN
+        if data is None:
+            self.failed_copies += 1
+            pool.no_mem_puts += 1
+            return -errno.EFAULT
         new_obj = obj is None
         if obj is None:
             obj = self._obj_new(pool, oid)
@@ -684,8 +733,17 @@ class Tmem:
         pool.good_puts += 1
         return 1
 
-    def _dup_put(self, pool: Pool, obj: Obj, pgp: Pgp, data: bytes) -> int:
+    def _dup_put(self, pool: Pool, obj: Obj, pgp: Pgp, data: bytes | None) -> int:
         client = pool.client
+        if data is None:
+            # bad_copy in do_tmem_dup_put: the old copy is flushed, never left readable
+            obj.remove(pgp.index)
+            self._pgp_delete(pgp)
+            if not obj.pages:
+                self._obj_free(obj)
+            self.failed_copies += 1
+            pool.dup_puts_flushed += 1
+            return -errno.EFAULT
         self.pinned = obj
         done = False
         failed = False
@@ -722,9 +780,17 @@ class Tmem:
         if obj is None:
             return 0
         private_eph = not (pool.shared or pool.persistent)
-        pgp = obj.remove(index) if private_eph else obj.pages.get(index)
+        pgp = obj.pages.get(index)
         if pgp is None:
             return 0
+        cur = getattr(frame, "data", _NO_FRAME)
+        if cur is not None and (cur.__class__ is not bytes or len(cur) != PAGE_SIZE) \
+                and not guest_frame_writable(frame):
+            # bad_copy in do_tmem_get; the page stays (Xen's has left the object: docs/xen.md)
+            self.failed_copies += 1
+            return -errno.EFAULT
+        if private_eph:
+            obj.remove(index)
         if pgp.pcd is not None:
             assert self.compressor is not None
             frame.data = self._pcd_content(pgp.pcd, self.compressor.decompress)
@@ -1093,10 +1159,16 @@ class Tmem:
             self.log("tmem: operation requested on uncreated pool")
             self.errored_tmem_ops += 1
             return -errno.ENODEV
+        index &= U32   # u.gen.index is a uint32_t in struct tmem_op
         if cmd == abi.TMEM_PUT_PAGE:
             if self.freelist + self.heap.free_pages < FREE_TARGET_PAGES:
                 self._ensure_avail_pages(client)
-            rc = self.put(pool, oid, index, frame.data)
+            data = getattr(frame, "data", None)
+            if data.__class__ is not bytes or len(data) != PAGE_SIZE:
+                data = copy_from_guest(frame)
+            self.alloc_fault = domain.fail_hypervisor
+            rc = self.put(pool, oid, index, data)
+            self.alloc_fault = None
         elif cmd == abi.TMEM_GET_PAGE:
             rc = self.get(client, pool, oid, index, frame)
         elif cmd == abi.TMEM_FLUSH_PAGE:
@@ -1106,7 +1178,9 @@ class Tmem:
         elif cmd == abi.TMEM_NEW_PAGE:
             if self.freelist + self.heap.free_pages < FREE_TARGET_PAGES:
                 self._ensure_avail_pages(client)
+            self.alloc_fault = domain.fail_hypervisor
             rc = self.put(pool, oid, index, bytes(PAGE_SIZE))
+            self.alloc_fault = None
         else:
             self.log(f"tmem: op {cmd} not implemented")
             rc = 0
@@ -1117,7 +1191,15 @@ class Tmem:
 
     def do_tmem_op(self, domain: Domain, op: abi.TmemOp) -> int:
         """``do_tmem_op``: the whole ABI, one ``struct tmem_op`` per call."""
-        cmd = op.cmd
+        try:
+            cmd = op.cmd
+        except AttributeError:
+            # tmem_get_tmemop_from_client failed: "can't get tmem struct"
+            if not self.initialized:
+                return -errno.ENODEV
+            self.total_tmem_ops += 1
+            self.errored_tmem_ops += 1
+            return -errno.EFAULT
         if cmd in (abi.TMEM_PUT_PAGE, abi.TMEM_GET_PAGE, abi.TMEM_FLUSH_PAGE,
                    abi.TMEM_FLUSH_OBJECT, abi.TMEM_NEW_PAGE):
             return self.page_op(domain, cmd, op.pool_id, op.oid, op.index, op.gmfn)
@@ -1134,6 +1216,9 @@ class Tmem:
         if domain.is_dying:
             return -errno.ENODEV
         cmd = op.cmd
+        if cmd in PRIVILEGED_CMDS and not domain.is_privileged:
+            # the toolstack's commands: dom0 only (tmh_current_is_privileged, XSA-15)
+            return -errno.EPERM
         if cmd == abi.TMEM_CONTROL:
             return self._control(op)
         if cmd == abi.TMEM_AUTH:
