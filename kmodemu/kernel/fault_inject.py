@@ -23,9 +23,13 @@ default /sys/kernel/debug is that of a kernel built without fault injection.
 - ``fail_compress``: zcache's compressor returning an error on a put (the put
   is refused: a failed frontswap store goes to the swap device, a cleancache
   put is a later miss). Wired, through ``ModuleContext.fault_point``.
-- ``fail_peer``, ``fail_hypervisor``: a ramster peer dying mid-transfer and a
-  Xen hypervisor out of memory. The knobs exist and count; ramster and the Xen
-  shim do not consult them yet (docs/reliability.md).
+- ``fail_hypervisor``: the Xen hypervisor out of memory for this kernel's
+  domain: tmem's frame and sub-page allocations for the domain's puts fail
+  (-ENOMEM, Pf/Af, or a duplicate put's -ENOSPC), so the shim falls back — a
+  frontswap store goes to swap, a cleancache put is dropped. Wired, by
+  ``kmodemu.xen.platform.attach`` into ``Domain.fail_hypervisor``.
+- ``fail_peer``: a ramster peer dying mid-transfer. The knobs exist and count;
+  ramster does not consult it yet (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -40,8 +44,8 @@ from kmodemu.kernel.printk import KERN_NOTICE
 if TYPE_CHECKING:
     from kmodemu.kernel.kernel import Kernel
 
-WIRED = ("fail_page_alloc", "fail_module_init", "fail_compress")
-NOT_WIRED = ("fail_peer", "fail_hypervisor")
+WIRED = ("fail_page_alloc", "fail_module_init", "fail_compress", "fail_hypervisor")
+NOT_WIRED = ("fail_peer",)
 
 
 class FaultAttr:
