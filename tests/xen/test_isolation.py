@@ -235,7 +235,7 @@ def test_a_guest_cannot_reach_another_guests_private_pools():
 
 
 def test_a_shared_pool_is_reached_by_uuid_only_and_auth_gates_it():
-    """Shared pools are the one way between guests: the uuid is the key (§4.4); with
+    """Shared pools are the one way between guests: the uuid is the key; with
     tmem_shared_auth a guest dom0 has not authorized gets a private pool instead."""
     hv = host(256, "tmem dom0_mem=64M tmem_shared_auth")
     a = hv.domain_create("a", 4096, 4096)
