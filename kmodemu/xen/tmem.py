@@ -45,6 +45,10 @@ FREE_TARGET_PAGES = 1 << (20 - abi.PAGE_SHIFT)
 ENSURE_AVAIL_FAILURES = 10
 MAX_EVICTIONS_PER_RELINQUISH = 10
 U32 = 0xFFFFFFFF
+_PUT, _GET = abi.TMEM_PUT_PAGE, abi.TMEM_GET_PAGE
+_FLUSH_PAGE, _FLUSH_OBJECT, _NEW_PAGE = abi.TMEM_FLUSH_PAGE, abi.TMEM_FLUSH_OBJECT, abi.TMEM_NEW_PAGE
+#: the per-page commands: the hot path of do_tmem_op
+PAGE_CMDS = frozenset((_PUT, _GET, _FLUSH_PAGE, _FLUSH_OBJECT, _NEW_PAGE))
 #: commands only the privileged domain (dom0, the toolstack) may make; -EPERM from any other
 PRIVILEGED_CMDS = frozenset((abi.TMEM_CONTROL, abi.TMEM_AUTH, abi.TMEM_RESTORE_NEW))
 
@@ -128,8 +132,9 @@ class Obj:
                 added += 1
             else:
                 levels.append({})
-        for k, lv in enumerate(levels):
-            key = index >> (RADIX_TREE_MAP_SHIFT * (k + 1))
+        key = index
+        for lv in levels:                # the node at depth-from-bottom k: index >> 6(k+1)
+            key >>= RADIX_TREE_MAP_SHIFT
             c = lv.get(key)
             if c is None:
                 lv[key] = 1
@@ -145,9 +150,9 @@ class Obj:
             return None
         levels = self.levels
         removed = 0
-        for k in range(len(levels)):
-            key = index >> (RADIX_TREE_MAP_SHIFT * (k + 1))
-            lv = levels[k]
+        key = index
+        for lv in levels:
+            key >>= RADIX_TREE_MAP_SHIFT
             c = lv[key] - 1
             if c:
                 lv[key] = c
@@ -342,6 +347,14 @@ class Tmem:
             return False
         if pool.persistent:
             ok = self._pers_get_frame(pool.client.domain)
+        elif self.freelist:            # _eph_get_frame's first two sources, inline
+            self.freelist -= 1
+            self.eph_frames += 1
+            ok = True
+        elif self.heap.free_pages:
+            self.heap.free_pages -= 1
+            self.eph_frames += 1
+            ok = True
         else:
             ok = self._eph_get_frame()
         if not ok:
@@ -530,8 +543,22 @@ class Tmem:
     def _pgp_delete(self, pgp: Pgp) -> None:
         """Off the lists, data freed, descriptor gone (``pgp_delete``)."""
         pool = pgp.obj.pool
-        self._delist(pgp)
-        self._free_data(pgp, pool)
+        if pool.persistent:
+            self._free_data(pgp, pool)
+        else:
+            client = pool.client         # _delist, inline
+            if client.eph.pop(pgp, 0) is None:
+                client.eph_count -= 1
+            if self.global_eph.pop(pgp, 0) is None:
+                self.global_eph_count -= 1
+            if pgp.size == 0 and pgp.pcd is None and pgp.data is not None:
+                pgp.data = None          # _free_data of a whole frame, inline
+                pgp.size = -1
+                self.eph_frames -= 1
+                self.freelist += 1
+                self.global_page_count -= 1
+            else:
+                self._free_data(pgp, pool)
         self.global_pgp_count -= 1
         pool.pgp_count -= 1
 
@@ -696,7 +723,13 @@ class Tmem:
         if obj is None:
             obj = self._obj_new(pool, oid)
         self.pinned = obj
-        pgp = self._pgp_new(obj, index)
+        pgp = Pgp(obj, index)            # _pgp_new, inline
+        self.global_pgp_count += 1
+        if self.global_pgp_count > self.global_pgp_count_max:
+            self.global_pgp_count_max = self.global_pgp_count
+        pool.pgp_count += 1
+        if pool.pgp_count > pool.pgp_count_max:
+            pool.pgp_count_max = pool.pgp_count
         obj.add(index, pgp)
         stored = False
         if client.compress and self.compressor is not None:
@@ -708,6 +741,11 @@ class Tmem:
             else:
                 client.compress_poor += 1
                 stored = self._copy_uncompressed(pgp, pool, data)
+        elif pool.persistent or not self.dedup:
+            stored = self._page_alloc(pool)   # _copy_uncompressed without dedup, inline
+            if stored:
+                pgp.data = data
+                pgp.size = 0
         else:
             stored = self._copy_uncompressed(pgp, pool, data)
         self.pinned = None
@@ -783,7 +821,10 @@ class Tmem:
         pgp = obj.pages.get(index)
         if pgp is None:
             return 0
-        cur = getattr(frame, "data", _NO_FRAME)
+        try:
+            cur = frame.data
+        except AttributeError:
+            cur = _NO_FRAME
         if cur is not None and (cur.__class__ is not bytes or len(cur) != PAGE_SIZE) \
                 and not guest_frame_writable(frame):
             # bad_copy in do_tmem_get; the page stays (Xen's has left the object: docs/xen.md)
@@ -1139,58 +1180,14 @@ class Tmem:
 
     # -- the hypercall (do_tmem_op) ---------------------------------------------
 
-    def page_op(self, domain: Domain, cmd: int, pool_id: int, oid, index: int, frame) -> int:
-        """The per-page commands with the struct's fields as arguments (the hot path).
-
-        ``frame`` is the guest's page: its ``data`` is read by a put and
-        written by a get, the way Xen copies from and to the guest frame.
-        """
-        if not self.initialized:
-            return -errno.ENODEV
-        self.total_tmem_ops += 1
-        client = domain.tmem
-        if domain.is_dying:
-            self.errored_tmem_ops += 1
-            return -errno.ENODEV
-        if client is None:
-            client = self.client_create(domain)
-        pool = client.pools[pool_id] if 0 <= pool_id < MAX_POOLS_PER_DOMAIN else None
-        if pool is None:
-            self.log("tmem: operation requested on uncreated pool")
-            self.errored_tmem_ops += 1
-            return -errno.ENODEV
-        index &= U32   # u.gen.index is a uint32_t in struct tmem_op
-        if cmd == abi.TMEM_PUT_PAGE:
-            if self.freelist + self.heap.free_pages < FREE_TARGET_PAGES:
-                self._ensure_avail_pages(client)
-            data = getattr(frame, "data", None)
-            if data.__class__ is not bytes or len(data) != PAGE_SIZE:
-                data = copy_from_guest(frame)
-            self.alloc_fault = domain.fail_hypervisor
-            rc = self.put(pool, oid, index, data)
-            self.alloc_fault = None
-        elif cmd == abi.TMEM_GET_PAGE:
-            rc = self.get(client, pool, oid, index, frame)
-        elif cmd == abi.TMEM_FLUSH_PAGE:
-            rc = self.flush_page(pool, oid, index)
-        elif cmd == abi.TMEM_FLUSH_OBJECT:
-            rc = self.flush_object(pool, oid)
-        elif cmd == abi.TMEM_NEW_PAGE:
-            if self.freelist + self.heap.free_pages < FREE_TARGET_PAGES:
-                self._ensure_avail_pages(client)
-            self.alloc_fault = domain.fail_hypervisor
-            rc = self.put(pool, oid, index, bytes(PAGE_SIZE))
-            self.alloc_fault = None
-        else:
-            self.log(f"tmem: op {cmd} not implemented")
-            rc = 0
-        client.total_cycles += 1
-        if rc < 0:
-            self.errored_tmem_ops += 1
-        return rc
-
     def do_tmem_op(self, domain: Domain, op: abi.TmemOp) -> int:
-        """``do_tmem_op``: the whole ABI, one ``struct tmem_op`` per call."""
+        """``do_tmem_op``: the whole ABI, one ``struct tmem_op`` per call.
+
+        The per-page commands are the hot path, handled here with the
+        struct's fields read once; ``op.gmfn`` is the guest's frame: its
+        ``data`` is read by a put and written by a get, the way Xen copies
+        from and to the guest frame.
+        """
         try:
             cmd = op.cmd
         except AttributeError:
@@ -1200,13 +1197,57 @@ class Tmem:
             self.total_tmem_ops += 1
             self.errored_tmem_ops += 1
             return -errno.EFAULT
-        if cmd in (abi.TMEM_PUT_PAGE, abi.TMEM_GET_PAGE, abi.TMEM_FLUSH_PAGE,
-                   abi.TMEM_FLUSH_OBJECT, abi.TMEM_NEW_PAGE):
-            return self.page_op(domain, cmd, op.pool_id, op.oid, op.index, op.gmfn)
         if not self.initialized:
             return -errno.ENODEV
         self.total_tmem_ops += 1
-        rc = self._do_other(domain, op)
+        if cmd not in PAGE_CMDS:
+            rc = self._do_other(domain, op)
+            if rc < 0:
+                self.errored_tmem_ops += 1
+            return rc
+        client = domain.tmem
+        if domain.is_dying:
+            self.errored_tmem_ops += 1
+            return -errno.ENODEV
+        if client is None:
+            client = self.client_create(domain)
+        pool_id = op.pool_id
+        pool = client.pools[pool_id] if 0 <= pool_id < MAX_POOLS_PER_DOMAIN else None
+        if pool is None:
+            self.log("tmem: operation requested on uncreated pool")
+            self.errored_tmem_ops += 1
+            return -errno.ENODEV
+        index = op.index & U32   # u.gen.index is a uint32_t in struct tmem_op
+        if cmd == _PUT:
+            if self.freelist + self.heap.free_pages < FREE_TARGET_PAGES:
+                self._ensure_avail_pages(client)
+            frame = op.gmfn
+            try:
+                data = frame.data
+            except AttributeError:
+                data = None
+            if data.__class__ is not bytes or len(data) != PAGE_SIZE:
+                data = copy_from_guest(frame)
+            fail = domain.fail_hypervisor
+            if fail is None:
+                rc = self.put(pool, op.oid, index, data)
+            else:
+                self.alloc_fault = fail
+                rc = self.put(pool, op.oid, index, data)
+                self.alloc_fault = None
+        elif cmd == _GET:
+            rc = self.get(client, pool, op.oid, index, op.gmfn)
+        elif cmd == _FLUSH_PAGE:
+            rc = self.flush_page(pool, op.oid, index)
+        elif cmd == _FLUSH_OBJECT:
+            rc = self.flush_object(pool, op.oid)
+        else:  # TMEM_NEW_PAGE
+            if self.freelist + self.heap.free_pages < FREE_TARGET_PAGES:
+                self._ensure_avail_pages(client)
+            self.alloc_fault = domain.fail_hypervisor
+            rc = self.put(pool, op.oid, index, bytes(PAGE_SIZE))
+            self.alloc_fault = None
+        client.total_cycles += 1
         if rc < 0:
             self.errored_tmem_ops += 1
         return rc
