@@ -827,7 +827,7 @@ class Tmem:
             cur = _NO_FRAME
         if cur is not None and (cur.__class__ is not bytes or len(cur) != PAGE_SIZE) \
                 and not guest_frame_writable(frame):
-            # bad_copy in do_tmem_get; the page stays (Xen's has left the object: docs/xen.md)
+            # bad_copy in do_tmem_get; the page stays (docs/linux-differences.md: in Xen it is lost)
             self.failed_copies += 1
             return -errno.EFAULT
         if private_eph:
