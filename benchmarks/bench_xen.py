@@ -59,7 +59,8 @@ def setup(cmdline: str, persistent: bool):
     hv = Hypervisor(1 << 30, cmdline + " dom0_mem=64M")
     dom = hv.domain_create("g", 1 << 16, 1 << 18)
     # as platform.attach does: the guest kernel's fail_hypervisor point, armed with nothing
-    dom.fail_hypervisor = FaultAttr("fail_hypervisor", None, random.Random(0)).should_fail  # type: ignore[arg-type]
+    point = FaultAttr("fail_hypervisor", None, random.Random(0))  # type: ignore[arg-type]
+    dom.fail_hypervisor = point.should_fail
     hc = shim.Hypercalls(functools.partial(hv.tmem.do_tmem_op, dom))   # what platform.py exports
     if persistent:
         ops = shim.TmemFrontswapOps(hc)

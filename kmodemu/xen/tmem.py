@@ -46,7 +46,8 @@ ENSURE_AVAIL_FAILURES = 10
 MAX_EVICTIONS_PER_RELINQUISH = 10
 U32 = 0xFFFFFFFF
 _PUT, _GET = abi.TMEM_PUT_PAGE, abi.TMEM_GET_PAGE
-_FLUSH_PAGE, _FLUSH_OBJECT, _NEW_PAGE = abi.TMEM_FLUSH_PAGE, abi.TMEM_FLUSH_OBJECT, abi.TMEM_NEW_PAGE
+_FLUSH_PAGE, _FLUSH_OBJECT = abi.TMEM_FLUSH_PAGE, abi.TMEM_FLUSH_OBJECT
+_NEW_PAGE = abi.TMEM_NEW_PAGE
 #: the per-page commands: the hot path of do_tmem_op
 PAGE_CMDS = frozenset((_PUT, _GET, _FLUSH_PAGE, _FLUSH_OBJECT, _NEW_PAGE))
 #: commands only the privileged domain (dom0, the toolstack) may make; -EPERM from any other

@@ -1,4 +1,4 @@
-"""fail_hypervisor: the hypervisor out of memory for one domain's tmem puts, and the shim's fallback.
+"""fail_hypervisor: the hypervisor out of memory for a domain's tmem puts; the shim falls back.
 
 The point is the guest kernel's (``fail_hypervisor=interval,probability,space,times``
 on its command line, knobs under its /sys/kernel/debug/fail_hypervisor/);
