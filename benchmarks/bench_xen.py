@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import random
 import statistics
 import sys
 import time
@@ -27,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from kmodemu.kernel.fault_inject import FaultAttr  # noqa: E402
 from kmodemu.mm.page import PAGE_SIZE, Page  # noqa: E402
 from kmodemu.modules.discovery import plugin_package  # noqa: E402
 from kmodemu.xen.hypervisor import Hypervisor  # noqa: E402
@@ -38,7 +40,8 @@ def pages(n: int) -> list[Page]:
     out = []
     for i in range(n):
         word = (i * 0x9E3779B97F4A7C15 & (2**64 - 1)).to_bytes(8, "little")
-        out.append(Page((word + bytes(range(256)) * 15 + word * 24)[:PAGE_SIZE]))
+        out.append(Page((word + bytes(range(256)) * 15 + word * 32)[:PAGE_SIZE]))
+    assert all(len(p.data) == PAGE_SIZE for p in out)   # a short frame is -EFAULT
     return out
 
 
@@ -55,6 +58,9 @@ def dict_round(keys, data) -> float:
 def setup(cmdline: str, persistent: bool):
     hv = Hypervisor(1 << 30, cmdline + " dom0_mem=64M")
     dom = hv.domain_create("g", 1 << 16, 1 << 18)
+    # as platform.attach does: the guest kernel's fail_hypervisor point, armed with nothing
+    point = FaultAttr("fail_hypervisor", None, random.Random(0))  # type: ignore[arg-type]
+    dom.fail_hypervisor = point.should_fail
     hc = shim.Hypercalls(functools.partial(hv.tmem.do_tmem_op, dom))   # what platform.py exports
     if persistent:
         ops = shim.TmemFrontswapOps(hc)

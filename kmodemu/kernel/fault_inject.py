@@ -28,8 +28,11 @@ default /sys/kernel/debug is that of a kernel built without fault injection.
   when the link dies, R2NET_ERR_DIED), the message never reaches the peer and
   the link stays up. Wired, through ``ModuleContext.fault_point`` (zcache hands
   it to RAMster at ramster_init).
-- ``fail_hypervisor``: a Xen hypervisor out of memory. The knobs exist and
-  count; the Xen shim does not consult them yet (docs/reliability.md).
+- ``fail_hypervisor``: the Xen hypervisor out of memory for this kernel's
+  domain: tmem's frame and sub-page allocations for the domain's puts fail
+  (-ENOMEM, Pf/Af, or a duplicate put's -ENOSPC), so the shim falls back — a
+  frontswap store goes to swap, a cleancache put is dropped. Wired, by
+  ``kmodemu.xen.platform.attach`` into ``Domain.fail_hypervisor``.
 """
 
 from __future__ import annotations
@@ -44,8 +47,9 @@ from kmodemu.kernel.printk import KERN_NOTICE
 if TYPE_CHECKING:
     from kmodemu.kernel.kernel import Kernel
 
-WIRED = ("fail_page_alloc", "fail_module_init", "fail_compress", "fail_peer")
-NOT_WIRED = ("fail_hypervisor",)
+WIRED = ("fail_page_alloc", "fail_module_init", "fail_compress", "fail_peer",
+         "fail_hypervisor")
+NOT_WIRED: tuple[str, ...] = ()
 
 
 class FaultAttr:

@@ -9,14 +9,15 @@ hypervisor never looks inside it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from .abi import PAGE_SHIFT
 
 
 class Domain:
     __slots__ = ("domid", "name", "tot_pages", "max_pages", "tmem_pages", "is_dying",
-                 "is_privileged", "tmem", "kernel", "config", "vcpus", "created_at")
+                 "is_privileged", "tmem", "kernel", "config", "vcpus", "created_at",
+                 "fail_hypervisor")
 
     def __init__(self, domid: int, name: str, tot_pages: int, max_pages: int, *,
                  vcpus: int = 1, config: dict[str, Any] | None = None, created_at: float = 0.0):
@@ -32,6 +33,9 @@ class Domain:
         self.config = dict(config or {})
         self.vcpus = vcpus
         self.created_at = created_at
+        #: the fail_hypervisor fault point's ``should_fail`` (the guest kernel's, set by
+        #: platform.attach): tmem's allocations for this domain's puts consult it
+        self.fail_hypervisor: Callable[[int], bool] | None = None
 
     @property
     def current_kb(self) -> int:

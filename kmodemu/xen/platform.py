@@ -4,7 +4,9 @@
 vmlinux symbols what drivers/xen code reaches — ``xen_domain`` and
 ``xen_initial_domain`` (``include/xen/xen.h``), the tmem hypercall
 ``HYPERVISOR_tmem_op`` (one ``struct tmem_op`` in, the return value out), and
-the balloon driver's ``balloon_set_new_target``/``balloon_stats`` — and starts
+the balloon driver's ``balloon_set_new_target``/``balloon_stats`` — hands the
+kernel's ``fail_hypervisor`` fault point to its domain (tmem's allocations for
+the domain's puts consult it: docs/reliability.md), and starts
 the balloon driver (``drivers/xen/balloon.c`` + ``xen-balloon.c``; its sysfs
 files exist from boot, it touches memory on its first target). A module
 finds out it runs on Xen the way Linux code does: by asking ``xen_domain``.
@@ -50,6 +52,9 @@ def attach(kernel: Any, hv: Hypervisor, dom: Domain) -> XenPlatform:
     exports("xen_initial_domain", lambda: dom.domid == 0)
     # the hypercall as one C-level partial: the per-page path pays no extra Python frame
     exports("HYPERVISOR_tmem_op", functools.partial(hv.tmem.do_tmem_op, dom))
+    # fail_hypervisor (the kernel's /sys/kernel/debug/fail_hypervisor): the hypervisor
+    # running out of memory for this domain's tmem puts; tmem consults it per allocation
+    dom.fail_hypervisor = kernel.faults.points["fail_hypervisor"].should_fail
 
     balloon = Balloon(kernel, hv, dom)
     plat.balloon = balloon

@@ -44,6 +44,40 @@ PCD_TZE_MAX_SIZE = PAGE_SIZE - PAGE_SIZE // 64
 FREE_TARGET_PAGES = 1 << (20 - abi.PAGE_SHIFT)
 ENSURE_AVAIL_FAILURES = 10
 MAX_EVICTIONS_PER_RELINQUISH = 10
+U32 = 0xFFFFFFFF
+_PUT, _GET = abi.TMEM_PUT_PAGE, abi.TMEM_GET_PAGE
+_FLUSH_PAGE, _FLUSH_OBJECT = abi.TMEM_FLUSH_PAGE, abi.TMEM_FLUSH_OBJECT
+_NEW_PAGE = abi.TMEM_NEW_PAGE
+#: the per-page commands: the hot path of do_tmem_op
+PAGE_CMDS = frozenset((_PUT, _GET, _FLUSH_PAGE, _FLUSH_OBJECT, _NEW_PAGE))
+#: commands only the privileged domain (dom0, the toolstack) may make; -EPERM from any other
+PRIVILEGED_CMDS = frozenset((abi.TMEM_CONTROL, abi.TMEM_AUTH, abi.TMEM_RESTORE_NEW))
+
+
+def copy_from_guest(frame) -> bytes | None:
+    """``tmh_copy_from_client``: the guest frame's 4096 bytes, or None (a copy fault).
+
+    A put's frame must be a whole page: no frame, no ``data``, or data that
+    is not 4096 bytes is what a bad ``cmfn`` is to Xen, -EFAULT.
+    """
+    data = getattr(frame, "data", None)
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        data = bytes(data)
+        if len(data) == PAGE_SIZE:
+            return data
+    return None
+
+
+_NO_FRAME = object()
+
+
+def guest_frame_writable(frame) -> bool:
+    """Can a get copy a page into ``frame`` (``tmh_copy_to_client``)? A frame with a
+    ``data`` slot that holds nothing yet or a whole page; anything else faults."""
+    cur = getattr(frame, "data", _NO_FRAME)
+    if cur is None:
+        return True
+    return isinstance(cur, (bytes, bytearray)) and len(cur) == PAGE_SIZE
 
 
 class Pcd:
@@ -99,8 +133,9 @@ class Obj:
                 added += 1
             else:
                 levels.append({})
-        for k, lv in enumerate(levels):
-            key = index >> (RADIX_TREE_MAP_SHIFT * (k + 1))
+        key = index
+        for lv in levels:                # the node at depth-from-bottom k: index >> 6(k+1)
+            key >>= RADIX_TREE_MAP_SHIFT
             c = lv.get(key)
             if c is None:
                 lv[key] = 1
@@ -116,9 +151,9 @@ class Obj:
             return None
         levels = self.levels
         removed = 0
-        for k in range(len(levels)):
-            key = index >> (RADIX_TREE_MAP_SHIFT * (k + 1))
-            lv = levels[k]
+        key = index
+        for lv in levels:
+            key >>= RADIX_TREE_MAP_SHIFT
             c = lv[key] - 1
             if c:
                 lv[key] = c
@@ -230,6 +265,9 @@ class Tmem:
         self.weight_total = 0
         self.pcds: dict = {}
         self.pinned: Obj | None = None
+        #: during a domain's put, its fail_hypervisor point (``Domain.fail_hypervisor``):
+        #: consulted by every frame and sub-page allocation the put makes
+        self.alloc_fault: Callable[[int], bool] | None = None
         # frames: tmem's free list ("avail") and the ephemeral frames it holds
         self.freelist = 0
         self.eph_frames = 0
@@ -304,8 +342,20 @@ class Tmem:
         self.freelist += 1
 
     def _page_alloc(self, pool: Pool) -> bool:
+        fail = self.alloc_fault
+        if fail is not None and fail(1):
+            self.alloc_page_failed += 1   # fail_hypervisor: the heap said no
+            return False
         if pool.persistent:
             ok = self._pers_get_frame(pool.client.domain)
+        elif self.freelist:            # _eph_get_frame's first two sources, inline
+            self.freelist -= 1
+            self.eph_frames += 1
+            ok = True
+        elif self.heap.free_pages:
+            self.heap.free_pages -= 1
+            self.eph_frames += 1
+            ok = True
         else:
             ok = self._eph_get_frame()
         if not ok:
@@ -334,6 +384,10 @@ class Tmem:
         return client.pers_arena
 
     def _subpage_alloc(self, pool: Pool, size: int) -> bool:
+        fail = self.alloc_fault
+        if fail is not None and fail(1):
+            self.alloc_failed += 1        # fail_hypervisor: tmem_malloc said no
+            return False
         if self._arena(pool).alloc(size):
             return True
         self.alloc_failed += 1
@@ -490,8 +544,22 @@ class Tmem:
     def _pgp_delete(self, pgp: Pgp) -> None:
         """Off the lists, data freed, descriptor gone (``pgp_delete``)."""
         pool = pgp.obj.pool
-        self._delist(pgp)
-        self._free_data(pgp, pool)
+        if pool.persistent:
+            self._free_data(pgp, pool)
+        else:
+            client = pool.client         # _delist, inline
+            if client.eph.pop(pgp, 0) is None:
+                client.eph_count -= 1
+            if self.global_eph.pop(pgp, 0) is None:
+                self.global_eph_count -= 1
+            if pgp.size == 0 and pgp.pcd is None and pgp.data is not None:
+                pgp.data = None          # _free_data of a whole frame, inline
+                pgp.size = -1
+                self.eph_frames -= 1
+                self.freelist += 1
+                self.global_page_count -= 1
+            else:
+                self._free_data(pgp, pool)
         self.global_pgp_count -= 1
         pool.pgp_count -= 1
 
@@ -631,8 +699,13 @@ class Tmem:
                 return False
         return True
 
-    def put(self, pool: Pool, oid, index: int, data: bytes) -> int:
-        """``do_tmem_put``: 1 stored, -ENOMEM, -EFROZEN, or a duplicate put's -ENOSPC."""
+    def put(self, pool: Pool, oid, index: int, data: bytes | None) -> int:
+        """``do_tmem_put``: 1 stored, -ENOMEM, -EFROZEN, or a duplicate put's -ENOSPC.
+
+        ``data`` None is a guest frame that cannot be copied from: -EFAULT,
+        counted in ``failed_copies`` (Cf) and ``no_mem_puts`` (px) as tmem.c's
+        ``bad_copy`` path does, after the duplicate and frozen checks.
+        """
         client = pool.client
         pool.puts += 1
         obj = pool.objs.get(oid)
@@ -643,11 +716,21 @@ class Tmem:
         if client.frozen:
             pool.no_mem_puts += 1
             return -EFROZEN
+        if data is None:
+            self.failed_copies += 1
+            pool.no_mem_puts += 1
+            return -errno.EFAULT
         new_obj = obj is None
         if obj is None:
             obj = self._obj_new(pool, oid)
         self.pinned = obj
-        pgp = self._pgp_new(obj, index)
+        pgp = Pgp(obj, index)            # _pgp_new, inline
+        self.global_pgp_count += 1
+        if self.global_pgp_count > self.global_pgp_count_max:
+            self.global_pgp_count_max = self.global_pgp_count
+        pool.pgp_count += 1
+        if pool.pgp_count > pool.pgp_count_max:
+            pool.pgp_count_max = pool.pgp_count
         obj.add(index, pgp)
         stored = False
         if client.compress and self.compressor is not None:
@@ -659,6 +742,11 @@ class Tmem:
             else:
                 client.compress_poor += 1
                 stored = self._copy_uncompressed(pgp, pool, data)
+        elif pool.persistent or not self.dedup:
+            stored = self._page_alloc(pool)   # _copy_uncompressed without dedup, inline
+            if stored:
+                pgp.data = data
+                pgp.size = 0
         else:
             stored = self._copy_uncompressed(pgp, pool, data)
         self.pinned = None
@@ -684,8 +772,17 @@ class Tmem:
         pool.good_puts += 1
         return 1
 
-    def _dup_put(self, pool: Pool, obj: Obj, pgp: Pgp, data: bytes) -> int:
+    def _dup_put(self, pool: Pool, obj: Obj, pgp: Pgp, data: bytes | None) -> int:
         client = pool.client
+        if data is None:
+            # bad_copy in do_tmem_dup_put: the old copy is flushed, never left readable
+            obj.remove(pgp.index)
+            self._pgp_delete(pgp)
+            if not obj.pages:
+                self._obj_free(obj)
+            self.failed_copies += 1
+            pool.dup_puts_flushed += 1
+            return -errno.EFAULT
         self.pinned = obj
         done = False
         failed = False
@@ -722,9 +819,20 @@ class Tmem:
         if obj is None:
             return 0
         private_eph = not (pool.shared or pool.persistent)
-        pgp = obj.remove(index) if private_eph else obj.pages.get(index)
+        pgp = obj.pages.get(index)
         if pgp is None:
             return 0
+        try:
+            cur = frame.data
+        except AttributeError:
+            cur = _NO_FRAME
+        if cur is not None and (cur.__class__ is not bytes or len(cur) != PAGE_SIZE) \
+                and not guest_frame_writable(frame):
+            # bad_copy in do_tmem_get; the page stays (docs/linux-differences.md: in Xen it is lost)
+            self.failed_copies += 1
+            return -errno.EFAULT
+        if private_eph:
+            obj.remove(index)
         if pgp.pcd is not None:
             assert self.compressor is not None
             frame.data = self._pcd_content(pgp.pcd, self.compressor.decompress)
@@ -1073,58 +1181,74 @@ class Tmem:
 
     # -- the hypercall (do_tmem_op) ---------------------------------------------
 
-    def page_op(self, domain: Domain, cmd: int, pool_id: int, oid, index: int, frame) -> int:
-        """The per-page commands with the struct's fields as arguments (the hot path).
+    def do_tmem_op(self, domain: Domain, op: abi.TmemOp) -> int:
+        """``do_tmem_op``: the whole ABI, one ``struct tmem_op`` per call.
 
-        ``frame`` is the guest's page: its ``data`` is read by a put and
-        written by a get, the way Xen copies from and to the guest frame.
+        The per-page commands are the hot path, handled here with the
+        struct's fields read once; ``op.gmfn`` is the guest's frame: its
+        ``data`` is read by a put and written by a get, the way Xen copies
+        from and to the guest frame.
         """
+        try:
+            cmd = op.cmd
+        except AttributeError:
+            # tmem_get_tmemop_from_client failed: "can't get tmem struct"
+            if not self.initialized:
+                return -errno.ENODEV
+            self.total_tmem_ops += 1
+            self.errored_tmem_ops += 1
+            return -errno.EFAULT
         if not self.initialized:
             return -errno.ENODEV
         self.total_tmem_ops += 1
+        if cmd not in PAGE_CMDS:
+            rc = self._do_other(domain, op)
+            if rc < 0:
+                self.errored_tmem_ops += 1
+            return rc
         client = domain.tmem
         if domain.is_dying:
             self.errored_tmem_ops += 1
             return -errno.ENODEV
         if client is None:
             client = self.client_create(domain)
+        pool_id = op.pool_id
         pool = client.pools[pool_id] if 0 <= pool_id < MAX_POOLS_PER_DOMAIN else None
         if pool is None:
             self.log("tmem: operation requested on uncreated pool")
             self.errored_tmem_ops += 1
             return -errno.ENODEV
-        if cmd == abi.TMEM_PUT_PAGE:
+        index = op.index & U32   # u.gen.index is a uint32_t in struct tmem_op
+        if cmd == _PUT:
             if self.freelist + self.heap.free_pages < FREE_TARGET_PAGES:
                 self._ensure_avail_pages(client)
-            rc = self.put(pool, oid, index, frame.data)
-        elif cmd == abi.TMEM_GET_PAGE:
-            rc = self.get(client, pool, oid, index, frame)
-        elif cmd == abi.TMEM_FLUSH_PAGE:
-            rc = self.flush_page(pool, oid, index)
-        elif cmd == abi.TMEM_FLUSH_OBJECT:
-            rc = self.flush_object(pool, oid)
-        elif cmd == abi.TMEM_NEW_PAGE:
+            frame = op.gmfn
+            try:
+                data = frame.data
+            except AttributeError:
+                data = None
+            if data.__class__ is not bytes or len(data) != PAGE_SIZE:
+                data = copy_from_guest(frame)
+            fail = domain.fail_hypervisor
+            if fail is None:
+                rc = self.put(pool, op.oid, index, data)
+            else:
+                self.alloc_fault = fail
+                rc = self.put(pool, op.oid, index, data)
+                self.alloc_fault = None
+        elif cmd == _GET:
+            rc = self.get(client, pool, op.oid, index, op.gmfn)
+        elif cmd == _FLUSH_PAGE:
+            rc = self.flush_page(pool, op.oid, index)
+        elif cmd == _FLUSH_OBJECT:
+            rc = self.flush_object(pool, op.oid)
+        else:  # TMEM_NEW_PAGE
             if self.freelist + self.heap.free_pages < FREE_TARGET_PAGES:
                 self._ensure_avail_pages(client)
-            rc = self.put(pool, oid, index, bytes(PAGE_SIZE))
-        else:
-            self.log(f"tmem: op {cmd} not implemented")
-            rc = 0
+            self.alloc_fault = domain.fail_hypervisor
+            rc = self.put(pool, op.oid, index, bytes(PAGE_SIZE))
+            self.alloc_fault = None
         client.total_cycles += 1
-        if rc < 0:
-            self.errored_tmem_ops += 1
-        return rc
-
-    def do_tmem_op(self, domain: Domain, op: abi.TmemOp) -> int:
-        """``do_tmem_op``: the whole ABI, one ``struct tmem_op`` per call."""
-        cmd = op.cmd
-        if cmd in (abi.TMEM_PUT_PAGE, abi.TMEM_GET_PAGE, abi.TMEM_FLUSH_PAGE,
-                   abi.TMEM_FLUSH_OBJECT, abi.TMEM_NEW_PAGE):
-            return self.page_op(domain, cmd, op.pool_id, op.oid, op.index, op.gmfn)
-        if not self.initialized:
-            return -errno.ENODEV
-        self.total_tmem_ops += 1
-        rc = self._do_other(domain, op)
         if rc < 0:
             self.errored_tmem_ops += 1
         return rc
@@ -1134,6 +1258,9 @@ class Tmem:
         if domain.is_dying:
             return -errno.ENODEV
         cmd = op.cmd
+        if cmd in PRIVILEGED_CMDS and not domain.is_privileged:
+            # the toolstack's commands: dom0 only (tmh_current_is_privileged, XSA-15)
+            return -errno.EPERM
         if cmd == abi.TMEM_CONTROL:
             return self._control(op)
         if cmd == abi.TMEM_AUTH:

@@ -17,6 +17,8 @@ from typing import Any, Callable
 
 from kmodemu.xen import abi
 
+_PUT, _GET = abi.TMEM_PUT_PAGE, abi.TMEM_GET_PAGE
+_FLUSH_PAGE, _FLUSH_OBJECT = abi.TMEM_FLUSH_PAGE, abi.TMEM_FLUSH_OBJECT
 SWIZ_BITS = 4
 SWIZ_MASK = (1 << SWIZ_BITS) - 1
 U32 = 0xFFFFFFFF
@@ -65,12 +67,13 @@ class Hypercalls:
 class TmemCleancacheOps:
     """``tmem_cleancache_ops``."""
 
-    __slots__ = ("hc", "_key", "_oid")
+    __slots__ = ("hc", "_key", "_oid", "_page_op")
 
     def __init__(self, hc: Hypercalls):
         self.hc = hc
         self._key: bytes | None = None
         self._oid = (0, 0, 0)
+        self._page_op = hc.page_op
 
     def _oid_of(self, key: bytes) -> tuple[int, int, int]:
         """The oid of ``key``; consecutive pages of one file reuse the last conversion."""
@@ -88,26 +91,30 @@ class TmemCleancacheOps:
             return -1
         return self.hc.new_pool(abi.uuid_halves(bytes(uuid)), abi.TMEM_POOL_SHARED)
 
+    # the per-page ops inline _oid_of's cache test: consecutive pages of one file
     def put_page(self, pool_id: int, key: bytes, index: int, page: Any) -> None:
         if pool_id < 0 or index > U32:
             return
-        self.hc.page_op(abi.TMEM_PUT_PAGE, pool_id, self._oid_of(key), index, page)
+        if key != self._key:
+            self._key, self._oid = key, filekey_oid(key)
+        self._page_op(_PUT, pool_id, self._oid, index, page)
 
     def get_page(self, pool_id: int, key: bytes, index: int, page: Any) -> int:
         if pool_id < 0 or index > U32:
             return -1
-        rc = self.hc.page_op(abi.TMEM_GET_PAGE, pool_id, self._oid_of(key), index, page)
-        return 0 if rc == 1 else -1
+        if key != self._key:
+            self._key, self._oid = key, filekey_oid(key)
+        return 0 if self._page_op(_GET, pool_id, self._oid, index, page) == 1 else -1
 
     def invalidate_page(self, pool_id: int, key: bytes, index: int) -> None:
         if pool_id < 0 or index > U32:
             return
-        self.hc.page_op(abi.TMEM_FLUSH_PAGE, pool_id, self._oid_of(key), index, None)
+        self._page_op(_FLUSH_PAGE, pool_id, self._oid_of(key), index, None)
 
     def invalidate_inode(self, pool_id: int, key: bytes) -> None:
         if pool_id < 0:
             return
-        self.hc.page_op(abi.TMEM_FLUSH_OBJECT, pool_id, self._oid_of(key), 0, None)
+        self._page_op(_FLUSH_OBJECT, pool_id, self._oid_of(key), 0, None)
 
     def invalidate_fs(self, pool_id: int) -> None:
         if pool_id < 0:
@@ -132,28 +139,28 @@ class TmemFrontswapOps:
         pool = self.poolid
         if pool < 0 or offset > U32:
             return -1
-        rc = self.hc.page_op(abi.TMEM_PUT_PAGE, pool, ((type << SWIZ_BITS) | (offset & SWIZ_MASK),
-                                                        0, 0), offset >> SWIZ_BITS, page)
+        rc = self.hc.page_op(_PUT, pool, ((type << SWIZ_BITS) | (offset & SWIZ_MASK), 0, 0),
+                             offset >> SWIZ_BITS, page)
         return 0 if rc == 1 else -1
 
     def load(self, type: int, offset: int, page: Any) -> int:
         pool = self.poolid
         if pool < 0 or offset > U32:
             return -1
-        rc = self.hc.page_op(abi.TMEM_GET_PAGE, pool, ((type << SWIZ_BITS) | (offset & SWIZ_MASK),
-                                                        0, 0), offset >> SWIZ_BITS, page)
+        rc = self.hc.page_op(_GET, pool, ((type << SWIZ_BITS) | (offset & SWIZ_MASK), 0, 0),
+                             offset >> SWIZ_BITS, page)
         return 0 if rc == 1 else -1
 
     def invalidate_page(self, type: int, offset: int) -> None:
         pool = self.poolid
         if pool < 0 or offset > U32:
             return
-        self.hc.page_op(abi.TMEM_FLUSH_PAGE, pool, ((type << SWIZ_BITS) | (offset & SWIZ_MASK),
-                                                     0, 0), offset >> SWIZ_BITS, None)
+        self.hc.page_op(_FLUSH_PAGE, pool, ((type << SWIZ_BITS) | (offset & SWIZ_MASK), 0, 0),
+                        offset >> SWIZ_BITS, None)
 
     def invalidate_area(self, type: int) -> None:
         pool = self.poolid
         if pool < 0:
             return
         for ind in range(SWIZ_MASK, -1, -1):
-            self.hc.page_op(abi.TMEM_FLUSH_OBJECT, pool, ((type << SWIZ_BITS) | ind, 0, 0), 0, None)
+            self.hc.page_op(_FLUSH_OBJECT, pool, ((type << SWIZ_BITS) | ind, 0, 0), 0, None)

@@ -9,8 +9,10 @@ regression tests at the end of this file and in tests/reliability/.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import signal
 
 import pytest
@@ -157,6 +159,137 @@ def test_emulated_sh(text):
     with bounded():
         status, _, _ = sh.run(text, {}, lambda *a: 0)
     assert 0 <= status <= 255
+
+
+# -- Xen: xl config files and tmem hypercalls from a guest ------------------------------
+
+XL_WORDS = ["name", "memory", "maxmem", "vcpus", "extra", "builtin", "profile", "seed", "=",
+            '"g"', "'h'", '"tmem"', "64", "0x40", "010", "1.5", "-1", "0", "99999999999", "[",
+            "]", ",", ";", "#", "\n", " ", "\t", '"', "'", "\\", "\\n", "\\0", "é", "\x00",
+            "\r", "a.b", "_x"]
+xl_texts = st.one_of(st.text(max_size=200),
+                     st.lists(st.sampled_from(XL_WORDS), max_size=50).map("".join))
+XL_ERR_LINE = re.compile(
+    r"Parsing config from /etc/xen/fuzz\.cfg"
+    r"|/etc/xen/fuzz\.cfg:\d+: config parsing error near (?:end of file|`.*'): "
+    r"syntax error, unexpected .*"
+    r"|Failed to parse config: Invalid argument"
+    r"|/etc/xen/fuzz\.cfg:\d+: warning: parameter `.*' is "
+    r"(?:a list but should be a single value|not a valid number|"
+    r"a single value but should be a list)"
+    r"|Domain name must be specified\."
+    r"|libxl: error: [a-z_]+\.c:[a-z_]+: .*"
+    r"|xc: error: panic: .*", re.DOTALL)
+
+
+@FUZZ
+@given(xl_texts, st.booleans())
+def test_xl_config_files(text, dry_run):
+    """Any config file into ``xl create``: xl's and libxlu's messages and exit codes only."""
+    import io
+
+    from kmodemu.xen import xlcfg
+    from kmodemu.xen.hypervisor import Hypervisor
+    from kmodemu.xen.xl import Xl
+    hv = Hypervisor(256 << 20, "tmem dom0_mem=64M")
+    free0, names0 = hv.heap.free_pages, {d.name for d in hv.domains.values()}
+    out, err = io.StringIO(), io.StringIO()
+    xl = Xl(hv, read_file=lambda path: text.encode("utf-8", "surrogateescape"))
+    argv = ["create", *(["-n"] if dry_run else []), "/etc/xen/fuzz.cfg"]
+    with bounded():
+        try:
+            cfg = xlcfg.parse(text, "/etc/xen/fuzz.cfg")
+        except xlcfg.ConfigError as e:
+            cfg = None
+            assert e.errno == errno.EINVAL and e.messages
+        rc = xl.run(argv, out, err)
+    assert rc in (0, 1, 2, 3, 6), rc
+    lines = err.getvalue().replace("near `\n'", "near `NL'").split("\n")
+    assert lines[-1] == ""
+    for line in lines[:-1]:
+        assert XL_ERR_LINE.fullmatch(line), line
+    assert (cfg is None) == ("Failed to parse config" in err.getvalue())
+    created = {d.name for d in hv.domains.values()} - names0
+    if rc == 0 and not dry_run:
+        assert len(created) == 1 and hv.heap.free_pages < free0
+    else:
+        assert not created and hv.heap.free_pages == free0
+    assert hv.accounting().balanced
+
+
+class _Frame:
+    __slots__ = ("data",)
+
+    def __init__(self, data):
+        self.data = data
+
+
+def _frames():
+    from kmodemu.xen.abi import PAGE_SIZE
+    return st.one_of(st.none(), st.just(object()),
+                     st.binary(max_size=64).map(_Frame),
+                     st.integers(0, 255).map(lambda b: _Frame(bytes([b]) * PAGE_SIZE)),
+                     st.just(_Frame(None)), st.just(_Frame("x" * PAGE_SIZE)))
+
+
+INTS = st.one_of(st.integers(-3, 20), st.integers(-2**70, 2**70),
+                 st.sampled_from([2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**63, 2**64 - 1, 2**64]))
+CMDS = st.one_of(st.sampled_from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 101, 102]), INTS)
+GUEST_OPS = st.lists(st.tuples(CMDS, INTS, st.tuples(INTS, INTS, INTS), INTS, INTS, _frames(),
+                               INTS, st.tuples(INTS, INTS), INTS, INTS, INTS, INTS),
+                     max_size=30)
+TMEM_ERRNOS = {errno.ENODEV, errno.EPERM, errno.EFAULT, errno.ENOMEM, errno.ENOSPC,
+               errno.EINVAL, errno.EOPNOTSUPP, 1000, 1001}   # 1000/1001: EFROZEN, EEMPTY
+
+
+@FUZZ
+@given(st.sampled_from(["tmem", "tmem tmem_compress", "tmem tmem_dedup tmem_tze",
+                        "tmem tmem_shared_auth"]), GUEST_OPS)
+def test_tmem_hypercall_arguments_from_a_guest(xen_cmdline, ops):
+    """Any ``struct tmem_op`` from a guest that is not dom0: an errno (or a result) back,
+    never an exception, and another guest's pools, pages and counters unchanged."""
+    import hashlib
+
+    from kmodemu.xen import abi
+    from kmodemu.xen.hypervisor import Hypervisor
+    hv = Hypervisor(256 << 20, xen_cmdline + " dom0_mem=64M")
+    a = hv.domain_create("a", 2048, 2048 + 32)
+    b = hv.domain_create("b", 2048, 2048 + 32)
+    oid = (7, 0, 0)
+    assert hv.tmem_op(a, abi.TmemOp(abi.TMEM_NEW_POOL, flags=abi.pool_flags(True, False))) == 0
+    assert hv.tmem_op(a, abi.TmemOp(abi.TMEM_NEW_POOL, flags=abi.pool_flags(False, False))) == 1
+    pages = {i: hashlib.sha256(i.to_bytes(4, "little")).digest() * 128 for i in range(6)}
+    for i, data in pages.items():
+        for pool in (0, 1):
+            assert hv.tmem_op(a, abi.TmemOp(abi.TMEM_PUT_PAGE, pool, oid=oid, index=i,
+                                            gmfn=_Frame(data))) == 1
+
+    def a_state():
+        rc, text = hv.tmem_control(abi.TMEMC_LIST, a.domid, 32768, 1)
+        assert rc == 0 and text is not None
+        return text, a.tot_pages, a.tmem_pages, a.max_pages, a.is_dying
+
+    before = a_state()
+    with bounded():
+        for (cmd, pool_id, o, index, ln, frame, flags, uuid, subop, cli_id, arg1,
+             arg2) in ops:
+            op = abi.TmemOp(cmd, pool_id, uuid=uuid, flags=flags, arg1=arg1, oid=o,
+                            index=index, len=ln, gmfn=frame, subop=subop, cli_id=cli_id,
+                            arg2=arg2)
+            rc = hv.tmem_op(b, op)
+            assert isinstance(rc, int)
+            assert rc >= 0 or -rc in TMEM_ERRNOS, (abi.CMD_NAMES.get(cmd, cmd), rc)
+            if cmd in (abi.TMEM_CONTROL, abi.TMEM_AUTH, abi.TMEM_RESTORE_NEW):
+                assert rc == -errno.EPERM and op.buf is None
+    assert a_state() == before
+    assert hv.dom0.tmem is None and b.tot_pages <= b.max_pages
+    assert hv.accounting().balanced
+    for i, data in pages.items():
+        for pool in (0, 1):
+            f = _Frame(None)
+            assert hv.tmem_op(a, abi.TmemOp(abi.TMEM_GET_PAGE, pool, oid=oid, index=i,
+                                            gmfn=f)) == 1
+            assert f.data == data
 
 
 DEPMOD_WORDS = ["search", "override", "exclude", "include", "make_map_files", "external",
