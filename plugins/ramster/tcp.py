@@ -67,6 +67,11 @@ if TYPE_CHECKING:  # pragma: no cover
 #: how long the receive thread stays out of a sender's way after it stopped reading (s)
 RX_PARK_S = 0.002
 
+#: the connected ends of r2net links in this process by (own address, peer's address): a
+#: sender waiting for a peer that lives in this process too runs that peer's receive work
+#: itself (see ``R2Net._serve_peer``)
+_ENDS: dict[tuple[object, object], "SockContainer"] = {}
+
 TCP_CLOSE = 7
 TCP_CLOSE_WAIT = 8
 
@@ -141,7 +146,30 @@ class SockContainer:
         #: for whoever holds rx_lock
         self.poller = select.poll()
         self.poller.register(sock, select.POLLIN)
+        #: (own address, peer's address) once connected, the key in ``_ENDS``
+        self.end: tuple[object, object] | None = None
         node.pins += 1              # r2nm_depend_item: the node cannot be removed meanwhile
+
+    def connected(self) -> None:
+        """The socket is connected: other ends in this process may find this one."""
+        try:
+            self.end = (self.sock.getsockname(), self.sock.getpeername())
+        except OSError:
+            return
+        _ENDS[self.end] = self
+
+    def forget(self) -> None:
+        end = self.end
+        if end is not None and _ENDS.get(end) is self:
+            del _ENDS[end]
+
+    def in_process_peer(self) -> "SockContainer | None":
+        """The other end of this link, when it is an r2net of this process; else None."""
+        end = self.end
+        if end is None:
+            return None
+        peer = _ENDS.get((end[1], end[0]))
+        return peer if peer is not None and peer.registered else None
 
     # -- sending (r2net_send_tcp_msg / r2net_sendpage) --------------------------
     def send(self, data: bytes) -> int:
@@ -363,6 +391,7 @@ class R2Net:
         """``r2net_shutdown_sc``: stop the timers and the socket once, then detach."""
         if sc.registered:
             sc.registered = False
+            sc.forget()
             clock = self.kernel.clock
             clock.del_timer(sc.idle_timer)
             clock.del_timer(sc.keepalive_timer)
@@ -583,7 +612,9 @@ class R2Net:
 
         Linux's sender sleeps and the rx work wakes it; here the waiting task
         takes the reader's role when it can (one reader at a time, ``rx_lock``),
-        which saves a thread hand-off per round trip.
+        which saves a thread hand-off per round trip. When the peer is an r2net
+        of this process, the task first runs the peer's receive work too
+        (``_serve_peer``), so an in-process round trip wakes no thread at all.
         """
         poller = sc.poller
         rx_lock = sc.rx_lock
@@ -596,6 +627,12 @@ class R2Net:
                 left = deadline - monotonic()
                 if left <= 0:
                     return False
+                peer = sc.in_process_peer()
+                if peer is not None and not peer.net.kernel.bkl.held():
+                    # not while this task holds the peer's big lock itself: that CPU is busy
+                    sleep(self._serve_peer, peer)
+                    if done():
+                        continue
                 if sc.registered and rx_lock.acquire(blocking=False):
                     # rx_lock, then the big lock: the order the receive thread takes them in;
                     # only the wait drops the big lock, and the read runs with it taken back
@@ -619,6 +656,39 @@ class R2Net:
         finally:
             sc.senders -= 1
             sc.sender_left = monotonic()
+
+    @staticmethod
+    def _serve_peer(peer: SockContainer) -> None:
+        """Run an in-process peer's receive work on this task, if its reader is free.
+
+        The caller waits for that peer's answer with its own big lock dropped.
+        The peer's ``rx_lock`` (tried only, never waited for), then its big lock
+        inside ``_read_one``: the locks and the order its receive thread takes;
+        its receive thread stays parked meanwhile (``sender_left``). The peer
+        reads, handles and answers exactly what its receive thread would have;
+        only the thread that runs the work differs, and the round trip needs no
+        thread to wake (two wake-ups of a thread on another CPU were most of an
+        in-process round trip's time).
+        """
+        rx_lock = peer.rx_lock
+        if not rx_lock.acquire(blocking=False):
+            return  # its receive thread (or one of its senders) is reading
+        ret = 1
+        try:
+            if not peer.registered:
+                return
+            peer.sender_left = time.monotonic()
+            try:
+                ready = peer.poller.poll(0)
+            except (OSError, ValueError):
+                ready = []  # its receive thread sees the same and handles it
+            if ready:
+                ret = peer.net._read_one(peer)
+            peer.sender_left = time.monotonic()
+        finally:
+            rx_lock.release()
+        if ret <= 0:
+            peer.net._rx_done(peer, ret)
 
     def _cond_wait(self, done: Callable[[], bool], timeout_s: float) -> None:
         with self.cond:
@@ -779,6 +849,7 @@ class R2Net:
             sock.close()
             return
         sock.settimeout(None)
+        sc.connected()
         self._start_rx(sc)
         if sc.send(self._handshake_bytes()) < 0:  # r2net_sc_connect_completed
             self.ensure_shutdown(sc, 0)
@@ -910,6 +981,7 @@ class R2Net:
             conn.close()
             return
         sc = SockContainer(self, node, conn)
+        sc.connected()
         nn.timeout = 0
         self.set_nn_state(nn, sc, False, 0)
         self._start_rx(sc)
