@@ -344,8 +344,10 @@ def main() -> None:
         r = real_path(args.pages, args.repeats)
         lines.append(f"real path (machines, real zcache; {args.pages} pages x {args.repeats}, "
                      "medians):")
-        goal_get("eph_get", "read (cleancache)", med(r["eph_get"]) * 1e6, med(r["eph_raw"]) * 1e6)
-        goal_get("pers_get", "touch-anon (swap)", med(r["pers_get"]) * 1e6, med(r["pers_raw"]) * 1e6)
+        goal_get("eph_get", "read (cleancache)", med(r["eph_get"]) * 1e6,
+                 med(r["eph_raw"]) * 1e6)
+        goal_get("pers_get", "touch-anon (swap)", med(r["pers_get"]) * 1e6,
+                 med(r["pers_raw"]) * 1e6)
         goal_put("remotify", "remotify (sleep)", med(r["remotify"]), med(r["remotify_raw"]))
         for k in ("eph", "pers"):
             res[f"{k}_local_us"] = med(r[f"{k}_local"]) * 1e6
@@ -356,7 +358,8 @@ def main() -> None:
         lines.append(f"component (stand-in zcache, no frontend; {args.pages} pages x "
                      f"{args.repeats}, medians):")
         goal_get("component_get", "zc.get", med(r["get"]) * 1e6, med(r["get_raw"]) * 1e6)
-        goal_put("component_remotify", "remotify_pageframe", med(r["remotify"]), med(r["remotify_raw"]))
+        goal_put("component_remotify", "remotify_pageframe", med(r["remotify"]),
+                 med(r["remotify_raw"]))
     if args.json:
         print(json.dumps(res))
         return
