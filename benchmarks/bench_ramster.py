@@ -25,8 +25,11 @@ swapped into zcache by ``pressure``, remotified, and ``touch-anon`` faults them
 back — every page a remote persistent get. The raw baseline decompresses the
 very zpages the peer held (taken from its foreign pools before the get). The
 same command on zcache-local pages is printed for scale (what the frontend
-costs without RAMster). Remotify: the wall time of the ``sleep`` that ran
-the worker, less that of an equal idle ``sleep``, per page remotified.
+costs without RAMster), and so is the raw get with both socket ends on one
+thread (no thread to wake: the floor of a round trip between two in-process
+kernels, whose waiting sender runs the peer's receive work itself).
+Remotify: the wall time of the ``sleep`` that ran the worker, less that of an
+equal idle ``sleep``, per page remotified.
 
 **component** (the stand-in zcache of tests/ramster/fakes.py with zstd as its
 codec): RAMster and r2net alone — ``zc.get`` of remote pages and
@@ -112,6 +115,36 @@ def raw_round_trips(n: int, request: int, reply: int, zpages: list[bytes] | None
     dt = time.perf_counter() - t0
     c.close()
     srv.close()
+    return dt
+
+
+def raw_one_thread(n: int, zpages: list[bytes]) -> float:
+    """The goal's raw get with no thread to wake: one thread plays both ends of the socket.
+
+    Not a goal's baseline (that has its server in a thread); it is the floor of a round
+    trip whose two ends run on one thread, as two in-process kernels' do (docs/ramster.md).
+    """
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    c = socket.create_connection(srv.getsockname())
+    s, _ = srv.accept()
+    for sock in (c, s):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    msg = (72 - 4).to_bytes(4, "big") + b"q" * 68
+    reply = b"r" * 4096
+    dctx = zstandard.ZstdDecompressor()
+    t0 = time.perf_counter()
+    for i in range(n):
+        c.sendall(msg)
+        s.recv(4, socket.MSG_WAITALL)
+        s.recv(68, socket.MSG_WAITALL)
+        s.sendall(reply)
+        c.recv(4096, socket.MSG_WAITALL)
+        dctx.decompress(zpages[i])
+    dt = time.perf_counter() - t0
+    for sock in (c, s, srv):
+        sock.close()
     return dt
 
 
@@ -214,7 +247,7 @@ def real_path(n: int, repeats: int) -> dict[str, list[float]]:
     """Per repeat: cleancache and frontswap, local and remote, each with its raw baseline."""
     r: dict[str, list[float]] = {k: [] for k in (
         "eph_get", "eph_local", "eph_raw", "pers_get", "pers_local", "pers_raw",
-        "remotify", "remotify_raw")}
+        "remotify", "remotify_raw", "one_thread")}
     a, b, ms = real_pair()
     try:
         for rep in range(repeats):
@@ -241,6 +274,7 @@ def real_path(n: int, repeats: int) -> dict[str, list[float]]:
             assert a.counter("remote_eph_pages_succ_get") - got == n
             r["eph_get"].append(dt / n)
             r["eph_raw"].append(raw_round_trips(n, 72, 4096, zpages) / n)
+            r["one_thread"].append(raw_one_thread(n, zpages) / n)
             r["remotify"].append(n / put_s)
             r["remotify_raw"].append(n / raw_round_trips(n, 4096, 24, None))
             a("rm", f)
@@ -351,8 +385,11 @@ def main() -> None:
         goal_put("remotify", "remotify (sleep)", med(r["remotify"]), med(r["remotify_raw"]))
         for k in ("eph", "pers"):
             res[f"{k}_local_us"] = med(r[f"{k}_local"]) * 1e6
+        res["one_thread_us"] = med(r["one_thread"]) * 1e6
         lines.append(f"  for scale, the same commands on zcache-local pages: read "
                      f"{res['eph_local_us']:.1f} us/page, touch-anon {res['pers_local_us']:.1f}")
+        lines.append(f"  and the raw get with both socket ends on one thread (no wake-up): "
+                     f"{res['one_thread_us']:.1f} us")
     if args.only in (None, "component"):
         r = component(args.pages, args.repeats)
         lines.append(f"component (stand-in zcache, no frontend; {args.pages} pages x "
