@@ -31,6 +31,12 @@ kernels, whose waiting sender runs the peer's receive work itself).
 Remotify: the wall time of the ``sleep`` that ran the worker, less that of an
 equal idle ``sleep``, per page remotified.
 
+**running machines** (two ``kmodemu boot`` processes, as tests/ramster/test_running.py
+starts them): the same cleancache ``read`` and remotify ``sleep``, over the
+machines' command sockets; the raw baseline decompresses the zpages plain
+zcache makes of the same file in this process. Between processes no task can
+run the peer's receive work, so each round trip wakes a thread on each side.
+
 **component** (the stand-in zcache of tests/ramster/fakes.py with zstd as its
 codec): RAMster and r2net alone — ``zc.get`` of remote pages and
 ``remotify_pageframe`` — without the page cache, frontswap or console. Kept
@@ -38,8 +44,8 @@ because it isolates RAMster's own per-message cost; the real path supersedes
 it for the goals.
 
 Run: ``.venv/bin/python benchmarks/bench_ramster.py [--pages 2000] [--repeats 5]``
-(``--only real`` or ``--only component`` for one section, ``--json`` for a
-machine-readable line).
+(``--only real``, ``--only running`` or ``--only component`` for one section,
+``--json`` for a machine-readable line).
 """
 
 from __future__ import annotations
@@ -193,6 +199,16 @@ class Console:
         return int(self("cat", f"{DBG}/{name}"))
 
 
+class Running(Console):
+    """A running machine process (``kmodemu boot``), driven the same way over its socket."""
+
+    def __call__(self, *argv: str) -> str:
+        rc, out, err = self.m.run(*argv)
+        if rc != 0:
+            raise SystemExit(f"{' '.join(argv)}: exit {rc}: {err}")
+        return out
+
+
 def foreign_zpages(node: Console, client: int) -> list[bytes]:
     """The compressed pages a node holds for ``client`` (another node), pool by pool."""
     from kmodemu_plugins.zcache.main import zcache_of
@@ -205,6 +221,85 @@ def foreign_zpages(node: Console, client: int) -> list[bytes]:
         for obj in pool.objs.values():
             out.extend(bytes(zc.zpool.read(pampd)) for pampd in obj.values())
     return out
+
+
+def file_zpages(n: int, seed: int) -> list[bytes]:
+    """The zpages zcache makes of the benchmark's file (``--content text --seed SEED``).
+
+    For the running machines, whose zcache is in another process: one in-process
+    machine with plain zcache reads the same file and drops it into cleancache.
+    """
+    from kmodemu.machine import Machine, MachineDef
+    with Machine(MachineDef(cmdline="quiet", profile="3.10",
+                            module_path=[str(ROOT / "plugins")])) as m:
+        c = Console(m)
+        c("insmod", "zcache")
+        c("mount", "/dev/sda1", "/mnt", "-t", "ext4")
+        c("mkfile", "/mnt/f", "--size", f"{n * 4}K", "--content", "text", "--seed", str(seed))
+        c("read", "/mnt/f")
+        c("drop-caches")
+        zpages = foreign_zpages(c, 0xFFFF)
+    assert len(zpages) == n, len(zpages)
+    return zpages
+
+
+def running(n: int, repeats: int) -> dict[str, list[float]]:
+    """Cleancache gets and remotify between two machine processes (``kmodemu boot``)."""
+    import tempfile
+
+    from kmodemu.machine.testing import Machines
+    r: dict[str, list[float]] = {k: [] for k in (
+        "eph_get", "eph_local", "eph_raw", "remotify", "remotify_raw")}
+    with tempfile.TemporaryDirectory() as tmp:
+        machines = Machines(Path(tmp) / "machines")
+        try:
+            ra, rb = (machines(f"system{i}", boot=("--cmdline", "quiet")) for i in (1, 2))
+            sock = socket.socket()
+            sock.bind((ra.address, 0))
+            port = sock.getsockname()[1]
+            sock.close()
+            conf = CONF.replace("127.0.0.1", ra.address).replace("127.0.0.2", rb.address)
+            for i, m in enumerate((ra, rb)):
+                etc = m.path / "root" / "etc"
+                etc.mkdir(parents=True, exist_ok=True)
+                (etc / "ramster.conf").write_text(conf.format(port=port))
+                (etc / "hostname").write_text(f"system{i + 1}\n")
+            a, b = Running(ra), Running(rb)
+            for node in (a, b):
+                node("insmod", "zcache", "ramster=1", "disable_frontswap_selfshrink=1")
+                node("service", "ramster", "start")
+            for node in (a, b):
+                node("write", f"{SYS}/manual_node_up", "0")
+                node("write", f"{SYS}/manual_node_up", "1")
+            a("write", f"{SYS}/remote_target_nodenum", "1")
+            a("mount", "/dev/sda1", "/mnt", "-t", "ext4")
+            a("sleep", "61")
+            for rep in range(repeats):
+                f = f"/mnt/f{rep}"
+                a("mkfile", f, "--size", f"{n * 4}K", "--content", "text", "--seed", str(rep))
+                a("read", f)
+                a("drop-caches")
+                dt, out = a.timed("read", f)
+                assert f"{n} from cleancache" in out, out
+                r["eph_local"].append(dt / n)
+                a("drop-caches")
+                before = a.counter("eph_pages_remoted")
+                a("write", f"{SYS}/eph_remotify_enable", "1")
+                put_s = remotify(a, n)
+                a("write", f"{SYS}/eph_remotify_enable", "0")
+                assert a.counter("eph_pages_remoted") - before == n
+                got = a.counter("remote_eph_pages_succ_get")
+                dt, out = a.timed("read", f)
+                assert f"{n} from cleancache" in out, out
+                assert a.counter("remote_eph_pages_succ_get") - got == n
+                r["eph_get"].append(dt / n)
+                r["eph_raw"].append(raw_round_trips(n, 72, 4096, file_zpages(n, rep)) / n)
+                r["remotify"].append(n / put_s)
+                r["remotify_raw"].append(n / raw_round_trips(n, 4096, 24, None))
+                a("rm", f)
+        finally:
+            machines.close()
+    return r
 
 
 def real_pair() -> tuple[Console, Console, list]:
@@ -354,7 +449,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pages", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--only", choices=("real", "component"))
+    ap.add_argument("--only", choices=("real", "component", "running"))
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     load()
@@ -390,6 +485,17 @@ def main() -> None:
                      f"{res['eph_local_us']:.1f} us/page, touch-anon {res['pers_local_us']:.1f}")
         lines.append(f"  and the raw get with both socket ends on one thread (no wake-up): "
                      f"{res['one_thread_us']:.1f} us")
+    if args.only in (None, "running"):
+        r = running(args.pages, args.repeats)
+        lines.append(f"running machines (two kmodemu processes, cleancache; {args.pages} pages x "
+                     f"{args.repeats}, medians):")
+        goal_get("running_get", "read (cleancache)", med(r["eph_get"]) * 1e6,
+                 med(r["eph_raw"]) * 1e6)
+        goal_put("running_remotify", "remotify (sleep)", med(r["remotify"]),
+                 med(r["remotify_raw"]))
+        res["running_local_us"] = med(r["eph_local"]) * 1e6
+        lines.append(f"  for scale, read of zcache-local pages: {res['running_local_us']:.1f} "
+                     "us/page")
     if args.only in (None, "component"):
         r = component(args.pages, args.repeats)
         lines.append(f"component (stand-in zcache, no frontend; {args.pages} pages x "
