@@ -35,7 +35,8 @@ equal idle ``sleep``, per page remotified.
 starts them): the same cleancache ``read`` and remotify ``sleep``, over the
 machines' command sockets; the raw baseline decompresses the zpages plain
 zcache makes of the same file in this process. Between processes no task can
-run the peer's receive work, so each round trip wakes a thread on each side.
+run the peer's receive work; both ends poll without sleeping for a moment
+instead (r2net's ``SPIN_S``), so a burst of round trips wakes no thread.
 
 **component** (the stand-in zcache of tests/ramster/fakes.py with zstd as its
 codec): RAMster and r2net alone — ``zc.get`` of remote pages and
