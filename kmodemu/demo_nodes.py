@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import random
 import shlex
 import socket
 import subprocess
@@ -87,12 +88,27 @@ class Cluster(contextlib.AbstractContextManager):
         self._tmp.cleanup()
 
 
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (``ip_local_port_range``)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(addresses: tuple[str, ...]) -> int:
-    """A TCP port free on every loopback address given (RAMster's nodes share one port number)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind((addresses[0], 0))
-            port = s.getsockname()[1]
+    """A TCP port free on every loopback address given (RAMster's nodes share one port number).
+
+    Drawn at random from *below* the ephemeral range: a port from ``bind(0)``
+    is in that range, where any outgoing connection (another test's r2net
+    connect) may take it before the node's listener binds it; below it only
+    explicit binds compete.
+    """
+    rng = random.Random()
+    high = max(_ephemeral_low(), 12000)
+    for _ in range(200):
+        port = rng.randrange(10000, high)
         try:
             for addr in addresses:
                 with socket.socket() as t:

@@ -9,11 +9,11 @@ page are refused; an ephemeral limit evicts the oldest foreign/local page).
 from __future__ import annotations
 
 import errno
-import socket
 import zlib
 from collections import OrderedDict
 from typing import Any
 
+from kmodemu import demo_nodes
 from kmodemu.kernel.kernel import Kernel
 from kmodemu_plugins.ramster.ramster import Ramster
 from kmodemu_plugins.ramster.zcache_side import RemotePampd, TmemHandle, Zombie
@@ -215,24 +215,8 @@ class FakeZcache:
 
 
 def free_port(*ips: str) -> int:
-    """A TCP port free on every one of ``ips`` right now."""
-    for _ in range(50):
-        s = socket.socket()
-        s.bind((ips[0], 0))
-        port = s.getsockname()[1]
-        s.close()
-        ok = True
-        for ip in ips[1:]:
-            t = socket.socket()
-            try:
-                t.bind((ip, port))
-            except OSError:
-                ok = False
-            finally:
-                t.close()
-        if ok:
-            return port
-    raise RuntimeError("no free port")
+    """A TCP port free on every one of ``ips`` right now, from below the ephemeral range."""
+    return demo_nodes.free_port(ips)
 
 
 class Node:

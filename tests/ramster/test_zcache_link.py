@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import io
-import socket
 from pathlib import Path
 
 import pytest
 
+from kmodemu import demo_nodes
 from kmodemu.machine import Machine, MachineDef
 
 SYS = "/sys/kernel/mm/ramster"
 
 
 def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    return demo_nodes.free_port(("127.0.0.1", "127.0.0.2"))
 
 
 class M:
