@@ -69,8 +69,9 @@ class FaultAttr:
         self.retval = -errno.ENOMEM
 
     def should_fail(self, size: int = 1) -> bool:
-        """lib/fault-inject.c ``should_fail``: times, space, interval, then probability."""
-        if self.times == 0:
+        """lib/fault-inject.c ``should_fail``: an idle point (probability 0) returns at once,
+        counting nothing; then times, space, interval and the probability draw."""
+        if not self.probability or self.times == 0:
             return False
         if self.space > size:
             self.space -= size
