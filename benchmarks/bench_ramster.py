@@ -52,6 +52,7 @@ Run: ``.venv/bin/python benchmarks/bench_ramster.py [--pages 2000] [--repeats 5]
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import random
@@ -68,7 +69,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGE = 4096
 
 
+@functools.cache
 def load():
+    """The RAMster plugin and tests/ramster/fakes.py (the stand-in zcache, the test helpers)."""
     sys.path.insert(0, str(ROOT))
     from kmodemu.modules.discovery import import_plugin_dir
     import_plugin_dir(ROOT / "plugins" / "ramster")
@@ -214,7 +217,7 @@ def foreign_zpages(node: Console, client: int) -> list[bytes]:
     """The compressed pages a node holds for ``client`` (another node), pool by pool."""
     from kmodemu_plugins.zcache.main import zcache_of
     zc = zcache_of(node.m.kernel.modules.get("zcache").ctx)
-    out = []
+    out: list[bytes] = []
     for pool_id in range(16):
         pool = zc.tmem.get_pool(client, pool_id)
         if pool is None:
@@ -255,76 +258,74 @@ def running(n: int, repeats: int) -> dict[str, list[float]]:
         machines = Machines(Path(tmp) / "machines")
         try:
             ra, rb = (machines(f"system{i}", boot=("--cmdline", "quiet")) for i in (1, 2))
-            sock = socket.socket()
-            sock.bind((ra.address, 0))
-            port = sock.getsockname()[1]
-            sock.close()
+            fakes = load()
+            port = fakes.free_port(ra.address, rb.address)
             conf = CONF.replace("127.0.0.1", ra.address).replace("127.0.0.2", rb.address)
-            for i, m in enumerate((ra, rb)):
-                etc = m.path / "root" / "etc"
-                etc.mkdir(parents=True, exist_ok=True)
-                (etc / "ramster.conf").write_text(conf.format(port=port))
-                (etc / "hostname").write_text(f"system{i + 1}\n")
+            fakes.write_cluster_files((ra.path / "root", rb.path / "root"), conf.format(port=port))
             a, b = Running(ra), Running(rb)
-            for node in (a, b):
-                node("insmod", "zcache", "ramster=1", "disable_frontswap_selfshrink=1")
-                node("service", "ramster", "start")
-            for node in (a, b):
-                node("write", f"{SYS}/manual_node_up", "0")
-                node("write", f"{SYS}/manual_node_up", "1")
-            a("write", f"{SYS}/remote_target_nodenum", "1")
-            a("mount", "/dev/sda1", "/mnt", "-t", "ext4")
+            bring_up((a, b))
             a("sleep", "61")
             for rep in range(repeats):
-                f = f"/mnt/f{rep}"
-                a("mkfile", f, "--size", f"{n * 4}K", "--content", "text", "--seed", str(rep))
-                a("read", f)
-                a("drop-caches")
-                dt, out = a.timed("read", f)
-                assert f"{n} from cleancache" in out, out
-                r["eph_local"].append(dt / n)
-                a("drop-caches")
-                before = a.counter("eph_pages_remoted")
-                a("write", f"{SYS}/eph_remotify_enable", "1")
-                put_s = remotify(a, n)
-                a("write", f"{SYS}/eph_remotify_enable", "0")
-                assert a.counter("eph_pages_remoted") - before == n
-                got = a.counter("remote_eph_pages_succ_get")
-                dt, out = a.timed("read", f)
-                assert f"{n} from cleancache" in out, out
-                assert a.counter("remote_eph_pages_succ_get") - got == n
-                r["eph_get"].append(dt / n)
-                r["eph_raw"].append(raw_round_trips(n, 72, 4096, file_zpages(n, rep)) / n)
-                r["remotify"].append(n / put_s)
-                r["remotify_raw"].append(n / raw_round_trips(n, 4096, 24, None))
-                a("rm", f)
+                cleancache_rep(a, n, rep, r, file_zpages)
         finally:
             machines.close()
     return r
 
 
-def real_pair() -> tuple[Console, Console, list]:
-    from kmodemu.machine import Machine, MachineDef
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    plugins = str(ROOT / "plugins")
-    ms = [Machine(MachineDef(cmdline="quiet", profile="3.10", module_path=[plugins]))
-          for _ in range(2)]
-    a, b = nodes = [Console(m) for m in ms]
-    for i, n in enumerate(nodes):
-        (n.m.root / "etc").mkdir(exist_ok=True)
-        (n.m.root / "etc/ramster.conf").write_text(CONF.format(port=port))
-        (n.m.root / "etc/hostname").write_text(f"system{i + 1}\n")
+def bring_up(nodes) -> None:
+    """zcache with RAMster on both, the cluster up, node 0 remotifying to node 1, /mnt mounted."""
     for n in nodes:
         n("insmod", "zcache", "ramster=1", "disable_frontswap_selfshrink=1")
         n("service", "ramster", "start")
     for n in nodes:
         n("write", f"{SYS}/manual_node_up", "0")
         n("write", f"{SYS}/manual_node_up", "1")
-    a("write", f"{SYS}/remote_target_nodenum", "1")
-    a("mount", "/dev/sda1", "/mnt", "-t", "ext4")
+    nodes[0]("write", f"{SYS}/remote_target_nodenum", "1")
+    nodes[0]("mount", "/dev/sda1", "/mnt", "-t", "ext4")
+
+
+def cleancache_rep(a: Console, n: int, rep: int, r: dict[str, list[float]], zpages) -> None:
+    """One repeat of the cleancache figures: a file's pages read back from zcache, then
+    remotified and read back from the peer, with the raw baselines on ``zpages(n, rep)``."""
+    f = f"/mnt/f{rep}"
+    a("mkfile", f, "--size", f"{n * 4}K", "--content", "text", "--seed", str(rep))
+    a("read", f)
+    a("write", f"{SYS}/eph_remotify_enable", "0")
+    a("drop-caches")
+    dt, out = a.timed("read", f)                      # zcache-local gets
+    assert f"{n} from cleancache" in out, out
+    r["eph_local"].append(dt / n)
+    a("drop-caches")
+    before = a.counter("eph_pages_remoted")
+    a("write", f"{SYS}/eph_remotify_enable", "1")
+    put_s = remotify(a, n)
+    a("write", f"{SYS}/eph_remotify_enable", "0")
+    assert a.counter("eph_pages_remoted") - before == n
+    held = zpages(n, rep)
+    assert len(held) == n, len(held)
+    got = a.counter("remote_eph_pages_succ_get")
+    dt, out = a.timed("read", f)                      # every page a remote get
+    assert f"{n} from cleancache" in out, out
+    assert a.counter("remote_eph_pages_succ_get") - got == n
+    r["eph_get"].append(dt / n)
+    r["eph_raw"].append(raw_round_trips(n, 72, 4096, held) / n)
+    if "one_thread" in r:
+        r["one_thread"].append(raw_one_thread(n, held) / n)
+    r["remotify"].append(n / put_s)
+    r["remotify_raw"].append(n / raw_round_trips(n, 4096, 24, None))
+    a("rm", f)
+
+
+def real_pair() -> tuple[Console, Console, list]:
+    from kmodemu.machine import Machine, MachineDef
+    fakes = load()
+    port = fakes.free_port("127.0.0.1", "127.0.0.2")
+    plugins = str(ROOT / "plugins")
+    ms = [Machine(MachineDef(cmdline="quiet", profile="3.10", module_path=[plugins]))
+          for _ in range(2)]
+    a, b = nodes = [Console(m) for m in ms]
+    fakes.write_cluster_files([m.root for m in ms], CONF.format(port=port))
+    bring_up(nodes)
     a("mkswap", "/dev/sdb1", "256M")
     a("swapon", "/dev/sdb1")
     a("sleep", "61")  # the worker's first run is 60 s after init: from now on every second
@@ -348,32 +349,7 @@ def real_path(n: int, repeats: int) -> dict[str, list[float]]:
     try:
         for rep in range(repeats):
             # -- cleancache: a file's pages go to zcache, then to node 1, then come back
-            f = f"/mnt/f{rep}"
-            a("mkfile", f, "--size", f"{n * 4}K", "--content", "text", "--seed", str(rep))
-            a("read", f)
-            a("write", f"{SYS}/eph_remotify_enable", "0")
-            a("drop-caches")
-            dt, out = a.timed("read", f)                      # zcache-local gets
-            assert f"{n} from cleancache" in out, out
-            r["eph_local"].append(dt / n)
-            a("drop-caches")
-            before = a.counter("eph_pages_remoted")
-            a("write", f"{SYS}/eph_remotify_enable", "1")
-            put_s = remotify(a, n)
-            a("write", f"{SYS}/eph_remotify_enable", "0")
-            assert a.counter("eph_pages_remoted") - before == n
-            zpages = foreign_zpages(b, 0)
-            assert len(zpages) == n, len(zpages)
-            got = a.counter("remote_eph_pages_succ_get")
-            dt, out = a.timed("read", f)                      # every page a remote get
-            assert f"{n} from cleancache" in out, out
-            assert a.counter("remote_eph_pages_succ_get") - got == n
-            r["eph_get"].append(dt / n)
-            r["eph_raw"].append(raw_round_trips(n, 72, 4096, zpages) / n)
-            r["one_thread"].append(raw_one_thread(n, zpages) / n)
-            r["remotify"].append(n / put_s)
-            r["remotify_raw"].append(n / raw_round_trips(n, 4096, 24, None))
-            a("rm", f)
+            cleancache_rep(a, n, rep, r, lambda n, rep: foreign_zpages(b, 0))
             # -- frontswap: a process's pages are swapped to zcache, remotified, faulted in
             app = f"app{rep}"
             a("alloc", app, f"{n * 4}K", "--content", "text", "--seed", str(rep))

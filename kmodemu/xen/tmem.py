@@ -503,17 +503,6 @@ class Tmem:
 
     # -- descriptors -------------------------------------------------------------
 
-    def _pgp_new(self, obj: Obj, index: int) -> Pgp:
-        pgp = Pgp(obj, index)
-        pool = obj.pool
-        self.global_pgp_count += 1
-        if self.global_pgp_count > self.global_pgp_count_max:
-            self.global_pgp_count_max = self.global_pgp_count
-        pool.pgp_count += 1
-        if pool.pgp_count > pool.pgp_count_max:
-            pool.pgp_count_max = pool.pgp_count
-        return pgp
-
     def _free_data(self, pgp: Pgp, pool: Pool) -> None:
         size = pgp.size
         if pgp.pcd is not None:
@@ -724,7 +713,7 @@ class Tmem:
         if obj is None:
             obj = self._obj_new(pool, oid)
         self.pinned = obj
-        pgp = Pgp(obj, index)            # _pgp_new, inline
+        pgp = Pgp(obj, index)            # tmem.c's pgp_alloc, inline: the put is the hot path
         self.global_pgp_count += 1
         if self.global_pgp_count > self.global_pgp_count_max:
             self.global_pgp_count_max = self.global_pgp_count

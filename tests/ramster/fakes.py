@@ -9,8 +9,11 @@ page are refused; an ephemeral limit evicts the oldest foreign/local page).
 from __future__ import annotations
 
 import errno
+import hashlib
+import random
 import zlib
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 from kmodemu import demo_nodes
@@ -212,6 +215,27 @@ class FakeZcache:
         for k in keys:
             self._drop_foreign(k)
         return 0 if keys else -1
+
+
+def page(i: int) -> bytes:
+    """Test page ``i``: 4 KiB, random per ``i``, compressible (a 512-byte run, eight times)."""
+    rng = random.Random(i)
+    return bytes(rng.getrandbits(8) for _ in range(512)) * 8
+
+
+def sha(b: bytes | None) -> str:
+    assert b is not None
+    return hashlib.sha256(b).hexdigest()
+
+
+def write_cluster_files(roots, conf: str) -> None:
+    """/etc/ramster.conf (the same on every node) and /etc/hostname ``system<i+1>`` into
+    each machine root directory, as an admin does before ``service ramster start``."""
+    for i, root in enumerate(roots):
+        etc = Path(root) / "etc"
+        etc.mkdir(parents=True, exist_ok=True)
+        (etc / "ramster.conf").write_text(conf)
+        (etc / "hostname").write_text(f"system{i + 1}\n")
 
 
 def free_port(*ips: str) -> int:

@@ -12,20 +12,15 @@ the real zcache, frontswap and cleancache (sha256 of what comes back).
 from __future__ import annotations
 
 import errno
-import hashlib
-import io
-import random
-import socket
-from pathlib import Path
 
 import pytest
 
-from kmodemu.machine import Machine, MachineDef
 from kmodemu_plugins.ramster.r2net import RMSTR_KEY, RMSTR_TMEM_FLUSH, XHandle
 from kmodemu_plugins.ramster.zcache_side import RemotePampd
 
-from .fakes import Local, Node
+from .fakes import Local, Node, page, sha
 from .test_tcp import IPS, free_port, up_all
+from .test_zcache_link import M, file_to_peer, swap_to_peer, two_nodes, up
 
 SYS = "/sys/kernel/mm/ramster"
 DBG = "/sys/kernel/debug/ramster"
@@ -36,16 +31,6 @@ FORCED = "FAULT_INJECTION: forcing a failure"
 WARN = ["------------[ cut here ]------------",
         "WARNING: at drivers/staging/zcache/zcache-main.c zcache_get_page()",
         "zcache_get fails on persistent pool, bad things are very likely to happen soon"]
-
-
-def page(i: int) -> bytes:
-    rng = random.Random(i)
-    return bytes(rng.getrandbits(8) for _ in range(512)) * 8
-
-
-def sha(b: bytes | None) -> str:
-    assert b is not None
-    return hashlib.sha256(b).hexdigest()
 
 
 @pytest.fixture
@@ -73,6 +58,17 @@ def arm(node: Node, times: int, probability: int = 100) -> None:
 
 def forced(node: Node) -> int:
     return node.dmesg().count(FORCED)
+
+
+def remotify(node: Node, pool: int, pages: int, *, times: int | None = None) -> None:
+    """Put ``pages`` test pages into ``pool`` and let one remotify run (60 s) take them;
+    with ``times``, fail_peer is armed for that many sends first."""
+    for i in range(pages):
+        node.zc.put(pool, OID, i, page(i))
+    if times is not None:
+        arm(node, times=times)
+    node.write(f"{SYS}/{'pers' if pool == PERS else 'eph'}_remotify_enable", "1")
+    node.sleep(60)
 
 
 def test_the_knobs_are_those_of_every_fault_point(pair):
@@ -108,11 +104,7 @@ def test_a_failed_send_is_ehostdown_reaches_nobody_and_the_link_stays(pair):
 
 def test_a_failed_remotify_leaves_the_pages_local_and_is_never_retried(pair):
     n0, n1 = pair
-    for i in range(10):                                # 5 pageframes of 2 zpages
-        n0.zc.put(PERS, OID, i, page(i))
-    arm(n0, times=1)                                   # the first put of the first run fails
-    n0.write(f"{SYS}/pers_remotify_enable", "1")
-    n0.sleep(60)
+    remotify(n0, PERS, 10, times=1)   # 5 pageframes of 2 zpages; the first put of the run fails
     assert n0.counter("pers_pages_remote_failed") == 1
     assert n0.counter("pers_pages_remoted") == 8
     assert n0.read(f"{SYS}/remote_pers_pages") == "8\n"
@@ -132,11 +124,7 @@ def test_a_failed_remotify_leaves_the_pages_local_and_is_never_retried(pair):
 
 def test_every_send_failing_remotifies_nothing(pair):
     n0, n1 = pair
-    for i in range(6):
-        n0.zc.put(EPH, OID, i, page(i))
-    arm(n0, times=-1)
-    n0.write(f"{SYS}/eph_remotify_enable", "1")
-    n0.sleep(60)
+    remotify(n0, EPH, 6, times=-1)
     # one failed put per pageframe taken off the LRU (three of them), then the LRU is empty
     assert n0.counter("eph_pages_remote_failed") == 3
     assert n0.counter("eph_pages_remoted") == 0
@@ -147,10 +135,7 @@ def test_every_send_failing_remotifies_nothing(pair):
 
 def test_a_failed_ephemeral_get_is_a_miss_and_the_entry_stays(pair):
     n0, n1 = pair
-    for i in range(2):
-        n0.zc.put(EPH, OID, i, page(i))
-    n0.write(f"{SYS}/eph_remotify_enable", "1")
-    n0.sleep(60)
+    remotify(n0, EPH, 2)
     assert n1.counter("foreign_eph_pages") == 2
     arm(n0, times=1)
     assert n0.zc.get(EPH, OID, 0) is None              # a miss: the page is read from disk
@@ -167,10 +152,7 @@ def test_a_failed_ephemeral_get_is_a_miss_and_the_entry_stays(pair):
 
 def test_a_failed_persistent_get_is_zcache_get_pages_warn_once(pair):
     n0, n1 = pair
-    for i in range(2):
-        n0.zc.put(PERS, OID, i, page(i))
-    n0.write(f"{SYS}/pers_remotify_enable", "1")
-    n0.sleep(60)
+    remotify(n0, PERS, 2)
     assert n0.read(f"{SYS}/remote_pers_pages") == "2\n"
     assert "W" not in n0.kernel.taint
     arm(n0, times=2)
@@ -192,10 +174,7 @@ def test_a_failed_persistent_get_is_zcache_get_pages_warn_once(pair):
 
 def test_a_failed_remote_flush_is_counted_and_the_peer_keeps_the_page(pair):
     n0, n1 = pair
-    for i in range(2):
-        n0.zc.put(PERS, OID, i, page(i))
-    n0.write(f"{SYS}/pers_remotify_enable", "1")
-    n0.sleep(60)
+    remotify(n0, PERS, 2)
     n0.zc.flush_page(PERS, OID, 0)                     # queued; the worker sends it
     arm(n0, times=1)
     n0.sleep(1)
@@ -208,9 +187,7 @@ def test_a_failed_remote_flush_is_counted_and_the_peer_keeps_the_page(pair):
 def test_another_send_error_is_logged_as_untested(pair):
     """r2net_remote_async_get logs errors other than -ENOTCONN/-EHOSTDOWN/-EAGAIN."""
     n0, n1 = pair
-    n0.zc.put(EPH, OID, 0, page(0))
-    n0.write(f"{SYS}/eph_remotify_enable", "1")
-    n0.sleep(60)
+    remotify(n0, EPH, 1)
     n1.rs.net.unregister_handlers()                    # node 1 answers "no handler"
     assert n0.zc.get(EPH, OID, 0) is None
     assert n0.dmesg()[-1] == f"UNTESTED ret<0 in ramster_remote_async_get: ret=-{errno.ENOPROTOOPT}"
@@ -218,62 +195,12 @@ def test_another_send_error_is_logged_as_untested(pair):
 
 # -- two machines, the real zcache, frontswap and cleancache ------------------------------------
 
-PLUGINS = str(Path(__file__).resolve().parents[2] / "plugins")
-CONF = """cluster:
-\tname = ramster
-\tnode_count = 2
-node:
-\tname = system1
-\tcluster = ramster
-\tnumber = 0
-\tip_address = 127.0.0.1
-\tip_port = {port}
-node:
-\tname = system2
-\tcluster = ramster
-\tnumber = 1
-\tip_address = 127.0.0.2
-\tip_port = {port}
-"""
-
-
-class M:
-    def __init__(self, m: Machine):
-        self.m = m
-
-    def __call__(self, *argv: str, rc: int = 0) -> str:
-        out, err = io.StringIO(), io.StringIO()
-        got = self.m.run(list(argv), stdout=out, stderr=err, save=False)
-        assert got == rc, (argv, got, err.getvalue())
-        return out.getvalue()
-
-    def n(self, counter: str) -> int:
-        return int(self("cat", f"{DBG}/{counter}"))
-
-
 @pytest.fixture
 def machines():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    ms = [Machine(MachineDef(cmdline="quiet fail_peer=1,0,0,-1", module_path=[PLUGINS]))
-          for _ in range(2)]
-    nodes = [M(m) for m in ms]
-    for i, n in enumerate(nodes):
-        (n.m.root / "etc").mkdir(exist_ok=True)
-        (n.m.root / "etc/ramster.conf").write_text(CONF.format(port=port))
-        (n.m.root / "etc/hostname").write_text(f"system{i + 1}\n")
-    for n in nodes:
-        n("insmod", "zcache", "ramster=1", "disable_frontswap_selfshrink=1")
-        n("service", "ramster", "start")
-    for n in nodes:
-        n("write", f"{SYS}/manual_node_up", "0")
-        n("write", f"{SYS}/manual_node_up", "1")
-    nodes[0]("write", f"{SYS}/remote_target_nodenum", "1")
-    yield nodes
-    for m in ms:
-        m.__exit__(None, None, None)
+    """Two machines with the real zcache and RAMster, fail_peer armed on the command line."""
+    for nodes in two_nodes(cmdline="quiet fail_peer=1,0,0,-1"):
+        up(nodes, "1", "disable_frontswap_selfshrink=1")
+        yield nodes
 
 
 def marm(a: M, times: int) -> None:
@@ -283,11 +210,7 @@ def marm(a: M, times: int) -> None:
 
 def test_cleancache_pages_stay_intact_when_every_remote_put_fails(machines):
     a, b = machines
-    a("write", f"{SYS}/eph_remotify_enable", "1")
-    a("mount", "/dev/sda1", "/mnt", "-t", "ext4")
-    a("mkfile", "/mnt/f", "--size", "1M")
-    before = a("sha256sum", "/mnt/f")
-    a("drop-caches")
+    before = file_to_peer(a)
     marm(a, -1)
     a("sleep", "60")
     failed = a.n("eph_pages_remote_failed")
@@ -301,11 +224,7 @@ def test_cleancache_pages_stay_intact_when_every_remote_put_fails(machines):
 
 def test_cleancache_gets_that_fail_are_misses_read_from_disk(machines):
     a, b = machines
-    a("write", f"{SYS}/eph_remotify_enable", "1")
-    a("mount", "/dev/sda1", "/mnt", "-t", "ext4")
-    a("mkfile", "/mnt/f", "--size", "1M")
-    before = a("sha256sum", "/mnt/f")
-    a("drop-caches")
+    before = file_to_peer(a)
     a("sleep", "60")
     remoted = a.n("eph_pages_remoted")
     assert remoted > 0 and b.n("foreign_eph_pages") == remoted
@@ -322,11 +241,7 @@ def test_cleancache_gets_that_fail_are_misses_read_from_disk(machines):
 
 def test_swap_pages_stay_intact_when_every_remote_put_fails(machines):
     a, b = machines
-    a("write", f"{SYS}/pers_remotify_enable", "1")
-    a("mkswap", "/dev/sdb1", "64M")
-    a("swapon", "/dev/sdb1")
-    a("alloc", "app", "8M", "--content", "mixed", "--seed", "2")
-    a("pressure", "4096")
+    swap_to_peer(a)
     marm(a, -1)
     a("sleep", "61")
     failed = a.n("pers_pages_remote_failed")
@@ -341,11 +256,7 @@ def test_swap_pages_stay_intact_when_every_remote_put_fails(machines):
 def test_a_failed_swap_page_get_is_lost_and_warned_as_linux_does(machines):
     """Linux's frontswap then reads the swap slot, which never held the data: one page lost."""
     a, b = machines
-    a("write", f"{SYS}/pers_remotify_enable", "1")
-    a("mkswap", "/dev/sdb1", "64M")
-    a("swapon", "/dev/sdb1")
-    a("alloc", "app", "8M", "--content", "mixed", "--seed", "2")
-    a("pressure", "4096")
+    swap_to_peer(a)
     a("sleep", "61")
     remoted = a.n("pers_pages_remoted")
     assert remoted > 1

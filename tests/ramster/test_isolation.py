@@ -10,8 +10,6 @@ refusal leaves both nodes as they were and the link up for what comes next.
 from __future__ import annotations
 
 import errno
-import hashlib
-import random
 import socket
 
 import pytest
@@ -41,22 +39,12 @@ from kmodemu_plugins.ramster.tcp_internal import (
 )
 from kmodemu_plugins.ramster.zcache_side import RemotePampd
 
-from .fakes import Node
+from .fakes import Node, page, sha
 from .test_tcp import IPS, free_port
 
 SYS = "/sys/kernel/mm/ramster"
 EPH, PERS = 0, 1
 OID = (9, 8, 7)
-
-
-def page(i: int) -> bytes:
-    rng = random.Random(i)
-    return bytes(rng.getrandbits(8) for _ in range(512)) * 8
-
-
-def sha(b: bytes | None) -> str:
-    assert b is not None
-    return hashlib.sha256(b).hexdigest()
 
 
 class Raw:
@@ -102,7 +90,8 @@ def xh(client: int, index: int, size: int = 0, pool: int = PERS, extra: int = 0)
 
 @pytest.fixture
 def trio():
-    """Nodes 0 and 1 (kmodemu) and 2 (raw); node 1 has swap pages 0..3 on node 0."""
+    """Nodes 0 and 1 (kmodemu) and 2 (raw, made by the third item); node 1 has swap pages
+    0..3 on node 0."""
     port = free_port(*IPS)
 
     class Peer2:
@@ -124,7 +113,12 @@ def trio():
     assert n0.counter("foreign_pers_pages") == 4
     n1.write(f"{SYS}/pers_remotify_enable", "0")
     raws: list[Raw] = []
-    yield n0, n1, raws
+
+    def raw(to: Node) -> Raw:
+        """Node 2's raw socket to ``to``, closed at teardown."""
+        raws.append(Raw(to))
+        return raws[-1]
+    yield n0, n1, raw
     for r in raws:
         r.close()
     for n in (n0, n1):
@@ -137,9 +131,8 @@ def snapshot(n: Node):
 
 
 def test_requests_for_another_client_are_eperm_and_change_nothing(trio):
-    n0, n1, raws = trio
-    r = Raw(n0)
-    raws.append(r)
+    n0, n1, raw = trio
+    r = raw(n0)
     before = snapshot(n0)
     data = b"forged zpage"
     for msg_type, payload in ((RMSTR_TMEM_PUT_PERS, xh(1, 0, len(data)) + data),
@@ -167,9 +160,8 @@ def test_requests_for_another_client_are_eperm_and_change_nothing(trio):
 
 
 def test_an_unsolicited_get_reply_is_dropped_and_changes_nothing(trio):
-    n0, n1, raws = trio
-    r = Raw(n1)
-    raws.append(r)
+    n0, n1, raw = trio
+    r = raw(n1)
     before = snapshot(n1)
     remote = n1.zc.entries[(PERS, OID, 0)]
     assert isinstance(remote, RemotePampd)
@@ -235,9 +227,8 @@ def test_a_reply_is_taken_only_from_the_node_asked_for_the_page_asked(trio):
 
 
 def test_short_messages_are_einval_and_the_link_survives(trio):
-    n0, n1, raws = trio
-    r = Raw(n0)
-    raws.append(r)
+    n0, n1, raw = trio
+    r = raw(n0)
     before = snapshot(n0)
     for msg_type, payload in ((RMSTR_TMEM_PUT_PERS, b"0123456789"),
                               (RMSTR_TMEM_PUT_PERS, xh(2, 0, 1000) + b"0123456789"),  # truncated

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from .fakes import free_port
+from .fakes import free_port, write_cluster_files
 from .test_zcache_link import CONF
 
 SYS = "/sys/kernel/mm/ramster"
@@ -34,11 +34,7 @@ def peers(running_machine):
     assert (a.address, b.address) == ("127.0.0.1", "127.0.0.2")
     port = free_port(a.address, b.address)
     conf = CONF.replace("127.0.0.1", a.address).replace("127.0.0.2", b.address)
-    for i, m in enumerate((a, b)):
-        etc = m.path / "root" / "etc"
-        etc.mkdir(parents=True, exist_ok=True)
-        (etc / "ramster.conf").write_text(conf.format(port=port))
-        (etc / "hostname").write_text(f"system{i + 1}\n")
+    write_cluster_files((a.path / "root", b.path / "root"), conf.format(port=port))
     return a, b, port
 
 

@@ -13,9 +13,8 @@ from kmodemu.machine import Machine, MachineDef
 
 from unload.helpers import Console, sha
 from unload.test_zcache_unload import EBUSY
-from .test_zcache_link import SYS, two_nodes
+from .test_zcache_link import APP, SYS, swap_to_peer, two_nodes, up
 
-APP = ("app", "8M", "--content", "mixed", "--seed", "2")
 DBG = "/sys/kernel/debug/ramster"
 
 
@@ -39,18 +38,8 @@ def pair():
 def remote_swap(pair) -> int:
     """Node A swaps into zcache and remotifies to node B; the number of pages remoted."""
     a, b = pair
-    for n in pair:
-        n("insmod", "zcache", "ramster=1", "disable_frontswap_selfshrink=1")
-        n("service", "ramster", "start")
-    for n in pair:
-        n("write", f"{SYS}/manual_node_up", "0")
-        n("write", f"{SYS}/manual_node_up", "1")
-    a("write", f"{SYS}/remote_target_nodenum", "1")
-    a("write", f"{SYS}/pers_remotify_enable", "1")
-    a("mkswap", "/dev/sdb1", "64M")
-    a("swapon", "/dev/sdb1")
-    a("alloc", *APP)
-    a("pressure", "4096")
+    up(pair, "1", "disable_frontswap_selfshrink=1")
+    swap_to_peer(a)
     a("sleep", "61")
     remoted = a.num(f"{DBG}/pers_pages_remoted")
     assert remoted > 0 and b.num(f"{DBG}/foreign_pers_pages") == remoted

@@ -10,6 +10,8 @@ import pytest
 from kmodemu import demo_nodes
 from kmodemu.machine import Machine, MachineDef
 
+from .fakes import write_cluster_files
+
 SYS = "/sys/kernel/mm/ramster"
 
 
@@ -26,6 +28,10 @@ class M:
         got = self.m.run(list(argv), stdout=out, stderr=err, save=False)
         assert got == rc, (argv, got, err.getvalue())
         return out.getvalue()
+
+    def n(self, counter: str) -> int:
+        """A RAMster debugfs counter."""
+        return int(self("cat", f"/sys/kernel/debug/ramster/{counter}"))
 
 
 CONF = """cluster:
@@ -46,17 +52,14 @@ node:
 """
 
 
-def two_nodes(profile: str = "3.10"):
+def two_nodes(profile: str = "3.10", cmdline: str = "quiet"):
     """Two in-process machines sharing one /etc/ramster.conf (system1, system2); closed after."""
     port = free_port()
     plugins = str(Path(__file__).resolve().parents[2] / "plugins")
-    ms = [Machine(MachineDef(cmdline="quiet", profile=profile, module_path=[plugins]))
+    ms = [Machine(MachineDef(cmdline=cmdline, profile=profile, module_path=[plugins]))
           for _ in range(2)]
     nodes = [M(m) for m in ms]
-    for i, n in enumerate(nodes):
-        (n.m.root / "etc").mkdir(exist_ok=True)
-        (n.m.root / "etc/ramster.conf").write_text(CONF.format(port=port))
-        (n.m.root / "etc/hostname").write_text(f"system{i + 1}\n")
+    write_cluster_files([m.root for m in ms], CONF.format(port=port))
     try:
         yield nodes
     finally:
@@ -67,6 +70,30 @@ def two_nodes(profile: str = "3.10"):
 @pytest.fixture
 def pair():
     yield from two_nodes()
+
+
+APP = ("app", "8M", "--content", "mixed", "--seed", "2")
+
+
+def file_to_peer(a) -> str:
+    """Node ``a`` writes /mnt/f and drops it into cleancache for the worker (``sleep 60``) to
+    remotify; the file's sha256sum line."""
+    a("write", f"{SYS}/eph_remotify_enable", "1")
+    a("mount", "/dev/sda1", "/mnt", "-t", "ext4")
+    a("mkfile", "/mnt/f", "--size", "1M")
+    before = a("sha256sum", "/mnt/f")
+    a("drop-caches")
+    return before
+
+
+def swap_to_peer(a, remotify: bool = True) -> None:
+    """Node ``a`` swaps an 8M process into zcache; the worker (``sleep 61``) remotifies it."""
+    if remotify:
+        a("write", f"{SYS}/pers_remotify_enable", "1")
+    a("mkswap", "/dev/sdb1", "64M")
+    a("swapon", "/dev/sdb1")
+    a("alloc", *APP)
+    a("pressure", "4096")
 
 
 def test_insmod_ramster_and_round_trip(pair):
@@ -80,11 +107,7 @@ def test_insmod_ramster_and_round_trip(pair):
         n("write", f"{SYS}/manual_node_up", "1")
     assert "Accepted connection from node system2" in a("dmesg")
     a("write", f"{SYS}/remote_target_nodenum", "1")
-    a("write", f"{SYS}/eph_remotify_enable", "1")
-    a("mount", "/dev/sda1", "/mnt", "-t", "ext4")
-    a("mkfile", "/mnt/f", "--size", "1M")
-    before = a("sha256sum", "/mnt/f")
-    a("drop-caches")
+    before = file_to_peer(a)
     a("sleep", "60")
     assert int(a("cat", "/sys/kernel/debug/ramster/eph_pages_remoted")) > 0
     assert int(b("cat", "/sys/kernel/debug/ramster/foreign_eph_pages")) == \
@@ -107,11 +130,7 @@ def up(pair, target: str = "1", *args: str) -> None:
 def test_swap_pages_go_remote_and_come_back(pair):
     a, b = pair
     up(pair, "1", "disable_frontswap_selfshrink=1")
-    a("write", f"{SYS}/pers_remotify_enable", "1")
-    a("mkswap", "/dev/sdb1", "64M")
-    a("swapon", "/dev/sdb1")
-    a("alloc", "app", "8M", "--content", "mixed", "--seed", "2")
-    a("pressure", "4096")
+    swap_to_peer(a)
     a("sleep", "61")
     remoted = int(a("cat", "/sys/kernel/debug/ramster/pers_pages_remoted"))
     assert remoted > 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+from kmodemu.machine.definition import MachineDef
+from kmodemu.machine.machine import Machine
 from kmodemu.xen import abi
 from kmodemu.xen.hypervisor import Hypervisor
 
@@ -62,3 +64,22 @@ def flush_obj(hv: Hypervisor, dom, pool: int, oid) -> int:
 
 def balanced(hv: Hypervisor) -> bool:
     return hv.accounting().balanced
+
+
+# -- a booted host driven by console commands --------------------------------------------
+
+def xen_host(mem: str = "512M", xen: str = "tmem") -> Machine:
+    """A Xen host machine (``boot --xen``), its hypervisor booted with ``xen``."""
+    return Machine(MachineDef(mem=mem, xen=True, xen_cmdline=xen))
+
+
+def ok(m: Machine, *argv: str) -> str:
+    """Run a host command that must succeed; its stdout."""
+    rc, out, err = m.capture(list(argv))
+    assert rc == 0, (argv, out, err)
+    return out
+
+
+def g(m: Machine, name: str, *argv: str) -> str:
+    """Run a command in guest ``name`` (``xen-guest NAME …``) that must succeed."""
+    return ok(m, "xen-guest", name, *argv)

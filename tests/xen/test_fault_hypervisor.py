@@ -18,12 +18,10 @@ import hashlib
 import pytest
 
 from kmodemu.kernel.fault_inject import NOT_WIRED, WIRED
-from kmodemu.machine.definition import MachineDef
-from kmodemu.machine.machine import Machine
 from kmodemu.xen import abi
 from kmodemu.xen.abi import EEMPTY
 
-from .helpers import balanced, flush, get, host, new_pool, page, put
+from .helpers import balanced, flush, g, get, host, new_pool, ok, page, put, xen_host
 
 SB = "/sys/devices/system/xen_memory/xen_memory0"
 O = (3, 0, 0)
@@ -93,18 +91,6 @@ def test_a_compressed_put_fails_in_tmem_malloc_af_and_cm():
 # -- through a guest kernel ----------------------------------------------------------
 
 
-def xen_host():
-    return Machine(MachineDef(mem="512M", xen=True, xen_cmdline="tmem"))
-
-
-def ok(m, *argv):
-    rc, out, err = m.capture(list(argv))
-    assert rc == 0, (argv, out, err)
-    return out
-
-
-def g(m, name, *argv):
-    return ok(m, "xen-guest", name, *argv)
 
 
 def guest(m, name, extra, mem=32):

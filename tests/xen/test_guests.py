@@ -14,21 +14,12 @@ from kmodemu.machine.definition import MachineDef
 from kmodemu.machine.machine import Machine
 from kmodemu.xen import abi
 
+from .helpers import g, ok
+from .helpers import xen_host as host
+
 SB = "/sys/devices/system/xen_memory/xen_memory0"
 
 
-def host(mem="512M", xen="tmem"):
-    return Machine(MachineDef(mem=mem, xen=True, xen_cmdline=xen))
-
-
-def ok(m, *argv):
-    rc, out, err = m.capture(list(argv))
-    assert rc == 0, (argv, out, err)
-    return out
-
-
-def g(m, name, *argv):
-    return ok(m, "xen-guest", name, *argv)
 
 
 def create(m, name, mem=128, *extra):
