@@ -118,3 +118,37 @@ def test_zcache_goes_and_the_shim_takes_over_in_a_guest():
         assert m.xen.hv.accounting().balanced
     finally:
         m.close()
+
+
+def test_a_shared_pool_is_made_again_by_uuid_for_the_next_shim():
+    """cleancache keeps a clustered filesystem's uuid through the unload: the shim loaded
+    next joins the same shared pool of the hypervisor again."""
+    m = Machine(MachineDef(mem="512M", xen=True, xen_cmdline="tmem"))
+    uuid = "0123456789abcdef0123456789abcdef"
+    try:
+        for name in ("a", "b"):
+            ok(m, "xl", "create", f'name="{name}"', "memory=96", 'profile="3.10-unload"')
+            ok(m, "xen-guest", name, "mkdir", "-p", "/c")
+            ok(m, "xen-guest", name, "mount", "/dev/sdc1", "/c", "-t", "ocfs2", "-o", f"uuid={uuid}")
+            ok(m, "xen-guest", name, "modprobe", "tmem")
+        tm = m.xen.hv.tmem
+        shared = [p for p in tm.shared_pools if p is not None]
+        assert len(shared) == 1 and [c.cli_id for c in shared[0].sharers] == [1, 2]
+        ok(m, "xen-guest", "a", "rmmod", "tmem")
+        shared = [p for p in tm.shared_pools if p is not None]
+        assert len(shared) == 1 and [c.cli_id for c in shared[0].sharers] == [2]
+        ok(m, "xen-guest", "a", "modprobe", "tmem")
+        shared = [p for p in tm.shared_pools if p is not None]
+        assert len(shared) == 1 and sorted(c.cli_id for c in shared[0].sharers) == [1, 2]
+        # b wrote the file's clean pages into the shared pool; a, back on it, finds them
+        for name in ("a", "b"):
+            ok(m, "xen-guest", name, "mkfile", "/c/f", "--size", "256K", "--content", "text",
+               "--seed", "9")
+        ok(m, "xen-guest", "b", "read", "/c/f")
+        ok(m, "xen-guest", "b", "drop-caches")
+        ok(m, "xen-guest", "a", "drop-caches")
+        assert ok(m, "xen-guest", "a", "read", "/c/f") == \
+            "/c/f: 64 pages, 0 cached, 64 from cleancache, 0 from disk\n"
+        assert m.xen.hv.accounting().balanced
+    finally:
+        m.close()
