@@ -11,8 +11,6 @@ import errno
 import struct
 from dataclasses import dataclass
 
-from kmodemu.errors import KernelError
-
 R2NET_MSG_MAGIC = 0xFA55
 R2NET_MSG_STATUS_MAGIC = 0xFA56
 R2NET_MSG_KEEP_REQ_MAGIC = 0xFA57
@@ -74,30 +72,6 @@ class R2NetMsg:
         """From the eight values of ``_HDR.unpack`` (the pad is dropped)."""
         return cls(f[0], f[1], f[2], _s32(f[4]), _s32(f[5]), f[6], f[7], sender)
 
-
-MAGICS = (R2NET_MSG_MAGIC, R2NET_MSG_STATUS_MAGIC, R2NET_MSG_KEEP_REQ_MAGIC,
-          R2NET_MSG_KEEP_RESP_MAGIC, R2NET_MSG_DATA_MAGIC)
-
-
-def decode_msg(raw: bytes, sender: int) -> tuple[R2NetMsg, bytes]:
-    """One whole message (header + payload) from node ``sender``: the header and the payload.
-
-    The rules the receive path applies to a stream, on one message: fewer than
-    24 bytes, or a payload that is not ``data_len`` bytes, is -EINVAL; a
-    ``data_len`` over R2NET_MAX_PAYLOAD_BYTES is -EOVERFLOW (on a stream, a
-    framing error that closes the link); an unknown magic is -EINVAL. Raises
-    ``KernelError`` and nothing else.
-    """
-    if len(raw) < HDR_SIZE:
-        raise KernelError(errno.EINVAL)
-    hdr = R2NetMsg.from_fields(_HDR.unpack_from(raw), sender)
-    if hdr.data_len > R2NET_MAX_PAYLOAD_BYTES:
-        raise KernelError(errno.EOVERFLOW)
-    if len(raw) - HDR_SIZE != hdr.data_len:
-        raise KernelError(errno.EINVAL)
-    if hdr.magic not in MAGICS:
-        raise KernelError(errno.EINVAL)
-    return hdr, bytes(raw[HDR_SIZE:])
 
 
 def _s32(v: int) -> int:
