@@ -85,8 +85,17 @@ class Frames:
         self._freed.append(pfn)
 
     # -- backend API ------------------------------------------------------------------
+    def injected_failure(self) -> bool:
+        """fail_page_alloc fires for this allocation (then counted as a failed one)."""
+        if self.fault is not None and self.fault.should_fail(1):
+            self.failed_allocs += 1
+            return True
+        return False
+
     def alloc(self) -> int | None:
         """A frame for tmem storage, or None below the min watermark (no reclaim, no retry)."""
+        # injected_failure() inlined: this is every zbud/zsmalloc frame's path (bench_hotpath
+        # through the frontends: the call cost 0.5-1%)
         if self.nr_free <= self.wmark_min or (self.fault is not None and self.fault.should_fail(1)):
             self.failed_allocs += 1
             return None

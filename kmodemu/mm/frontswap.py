@@ -265,9 +265,7 @@ class Frontswap:
         if self.kernel is None or getattr(self.kernel, "mm", None) is None:
             return -1
         mm = self.kernel.mm
-        frames = mm.frames
-        if frames.fault is not None and frames.fault.should_fail(1):
-            frames.failed_allocs += 1
+        if mm.frames.injected_failure():
             return -errno.EBUSY
         try:
             return mm.alloc_frame("kernel")

@@ -166,11 +166,6 @@ class ModuleContext:
         written back to their swap slots first; 0, -EBUSY (nothing changed) or -EIO."""
         return self._frontend_symbol("frontswap_unregister_ops")(ops)  # type: ignore[no-any-return]
 
-    @property
-    def backends_can_unload(self) -> bool:
-        """Does this kernel export the unregister functions (profile 3.10-unload)?"""
-        return self.kernel.profile.unload
-
     def frontswap_tmem_exclusive_gets(self, enable: bool) -> None:
         self._frontend_symbol("frontswap_tmem_exclusive_gets")(enable)
 

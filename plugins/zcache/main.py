@@ -517,9 +517,6 @@ class ZcacheState:
     counters: Counters | None = None
     zcache: Zcache | None = None
     ramster: object = None
-    #: which frontends zcache_init registered with (what an unload must undo)
-    cleancache_registered: bool = False
-    frontswap_registered: bool = False
 
 
 def zcache_of(ctx: ModuleContext) -> Zcache | None:
@@ -687,14 +684,12 @@ def zcache_init(ctx: ModuleContext) -> int:
     if not s.disable_cleancache:
         ctx.register_shrinker(_shrinker(ctx, zcache))
         old = ctx.cleancache_register_ops(zcache.cleancache_ops)
-        st.cleancache_registered = True
         ctx.printk(f"{namestr}: cleancache enabled using kernel transcendent memory and "
                    f"{allocator}", KERN_INFO)
         if old is not None:
             ctx.printk(f"{namestr}: cleancache_ops overridden", KERN_WARNING)
     if not s.disable_frontswap:
         fold = ctx.frontswap_register_ops(zcache.frontswap_ops)
-        st.frontswap_registered = not isinstance(fold, KernelError)
         if s.exclusive_gets:
             ctx.frontswap_tmem_exclusive_gets(True)
         ctx.printk(f"{namestr}: frontswap enabled using kernel transcendent memory and "
@@ -726,21 +721,19 @@ def zcache_unload_exit(ctx: ModuleContext) -> int:
         ret = st.ramster.prepare_unload()  # type: ignore[attr-defined]
         if ret < 0:
             return ret
-    if st.frontswap_registered:
-        ret = ctx.frontswap_unregister_ops(zcache.frontswap_ops)
-        if ret == -errno.EBUSY:
-            ctx.printk(f"{namestr}: frontswap pages cannot be written back now: not unloading",
-                       KERN_ERR)
-            return ret
-        if ret < 0 and ret != -errno.EINVAL:  # EINVAL: another backend overrode ours
-            return ret
-        st.frontswap_registered = False
-        fops = zcache.frontswap_ops
+    # -EINVAL from an unregister: that frontend is not ours (disabled, or overridden)
+    ret = ctx.frontswap_unregister_ops(zcache.frontswap_ops)
+    if ret == -errno.EBUSY:
+        ctx.printk(f"{namestr}: frontswap pages cannot be written back now: not unloading",
+                   KERN_ERR)
+        return ret
+    if ret < 0 and ret != -errno.EINVAL:
+        return ret
+    fops = zcache.frontswap_ops
+    if fops.poolid >= 0:
         zcache.destroy_pool(LOCAL_CLIENT, fops.poolid)
         fops.poolid = -1
-    if st.cleancache_registered:
-        ctx.cleancache_unregister_ops(zcache.cleancache_ops)
-        st.cleancache_registered = False
+    ctx.cleancache_unregister_ops(zcache.cleancache_ops)
     for pool_id, pool in enumerate(zcache.tmem.local.pools):
         if pool is not None:  # pools an overriding backend left us with
             zcache.destroy_pool(LOCAL_CLIENT, pool_id)
