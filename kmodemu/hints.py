@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Iterable, Protocol
 
 from kmodemu.kernel.cmdline import memparse, tokenize
+from kmodemu.kernel.kernel import MIN_MEM
 from kmodemu.modules.declaration import BootParam, ModuleDecl
 
 
@@ -47,7 +48,6 @@ def _insmod(decl: ModuleDecl, bp: BootParam | None, word: str) -> str:
 
 def _mem_hint(word: str, value: str) -> list[str]:
     """``mem=`` below the emulation's floor: the kernel takes it silently, so say what happens."""
-    from kmodemu.kernel.kernel import MIN_MEM
     try:
         size = memparse(value)
     except ValueError:

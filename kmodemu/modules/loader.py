@@ -17,7 +17,7 @@ from kmodemu.errors import KernelError
 from kmodemu.kernel.printk import KERN_ERR, KERN_INFO, KERN_WARNING
 from kmodemu.kernel.taint import Taint
 from kmodemu.modules.context import ModuleContext
-from kmodemu.modules.declaration import ModuleDecl
+from kmodemu.modules.declaration import ModuleDecl, UnloadExitFn
 from kmodemu.modules.elf import read_module
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,7 +51,7 @@ class Module:
     symbols: dict[str, Any] = field(default_factory=dict)
     ctx: "ModuleContext | None" = None
     #: the declaration's ``unload_exit``, linked in when the kernel's profile allows unloading
-    unload_exit: Any = None
+    unload_exit: "UnloadExitFn | None" = None
 
     @property
     def refcnt(self) -> int:
@@ -362,7 +362,7 @@ class ModuleLoader:
 
     def _run_unload_exit(self, mod: Module) -> int:
         """A backend's exit on a kernel that can unload one (beyond Linux): 0 or -errno."""
-        assert mod.ctx is not None
+        assert mod.ctx is not None and mod.unload_exit is not None
         mod.state = "going"
         try:
             ret = mod.unload_exit(mod.ctx) or 0

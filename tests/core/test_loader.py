@@ -254,3 +254,37 @@ def test_forced_unload_needs_config_module_force_unload():
     k.modules.unload("perm", force=True)
     assert k.modules.get("perm") is None
     assert "R" in k.taint
+
+
+# -- unload_exit: linked only on profile 3.10-unload (beyond Linux, docs/unloading.md) ----------
+
+def test_an_unload_exit_is_linked_only_on_the_unload_profile():
+    for profile, permanent in (("3.10", True), ("3.10-unload", False)):
+        k = booted(profile=profile)
+        k.modules.load(decl("b", exit=None, unload_exit=lambda c: 0))
+        assert ("[permanent]" in k.read("/proc/modules")) is permanent
+        if permanent:
+            with pytest.raises(KernelError) as e:
+                k.modules.unload("b")
+            assert e.value.errno == errno.EBUSY
+        else:
+            k.modules.unload("b")
+            assert k.modules.get("b") is None
+
+
+@pytest.mark.parametrize("result, err, line", [
+    (lambda c: -errno.EBUSY, errno.EBUSY, None),
+    (lambda c: "no", errno.EINVAL, "b: exit returned 'no', not an int"),
+    (lambda c: 1 / 0, errno.EFAULT, "BUG: b: exception in exit: ZeroDivisionError"),
+])
+def test_an_unload_exit_that_refuses_or_breaks_keeps_the_module_live(result, err, line):
+    k = booted(profile="3.10-unload")
+    k.modules.load(decl("b", exit=None, unload_exit=result))
+    before = k.read("/proc/modules")
+    with pytest.raises(KernelError) as e:
+        k.modules.unload("b")
+    assert e.value.errno == err
+    assert k.read("/proc/modules") == before            # still there, still Live
+    assert k.read("/sys/module/b/initstate") == "live\n"
+    if line is not None:
+        assert line in k.dmesg()

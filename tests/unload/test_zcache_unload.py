@@ -174,3 +174,55 @@ def test_no_frame_for_the_writeback_is_ebusy_and_changes_nothing(machine):
     assert sha(con, "p") == digest
     con("rmmod", "zcache")     # with a frame to bounce through, it goes
     assert sha(con, "p") == digest
+
+
+
+def test_a_zcache_with_a_frontend_disabled_unloads(machine):
+    """The frontend zcache never registered with answers -EINVAL: not ours, nothing to undo."""
+    con = machine(mem="64M")
+    con("insmod", "zcache", "disable_frontswap=1")
+    con("rmmod", "zcache")
+    assert con.log()[-2:] == [
+        "cleancache: backend unregistered, 0 filesystem(s) wait for the next one",
+        "zcache: unloaded: cleancache and frontswap are free for another backend"]
+    con("mkswap", "/dev/sdb", "128M")
+    con("swapon", "/dev/sdb")
+    con("insmod", "zcache", "disable_cleancache=1")
+    con("alloc", "p", "80M", "--content", "mixed", "--seed", "8")
+    digest = sha(con, "p")
+    held = con.m.kernel.frontswap.curr_pages()
+    con("rmmod", "zcache")
+    log = con.log()
+    assert log[-3:] == [
+        f"frontswap: backend unregistered, {held} page(s) written back to swap, "
+        "1 swap device(s) wait for the next one",
+        "zcache: destroyed local pool id=0",
+        "zcache: unloaded: cleancache and frontswap are free for another backend"]
+    assert sha(con, "p") == digest
+
+
+def test_a_page_the_backend_cannot_give_back_stops_the_writeback_with_eio(machine, monkeypatch):
+    """The pages written so far are safe on the device, the rest stay in the still-registered
+    zcache, and rmmod fails: nothing is lost."""
+    con = machine(mem="64M")
+    digest = swapping_into(con, "zcache", 9)
+    k = con.m.kernel
+    held = k.frontswap.curr_pages()
+    ops = k.frontswap.ops
+    real_load = type(ops).load
+    calls = []
+
+    def load(self, type_, offset, page):
+        calls.append(offset)
+        return -1 if len(calls) == 100 else real_load(self, type_, offset, page)
+    monkeypatch.setattr(type(ops), "load", load)
+    con("rmmod", "zcache", rc=1)
+    assert con.err.endswith("could not remove module zcache: Input/output error\n")
+    assert f"frontswap_unregister_ops: type 0 offset {calls[-1]} could not be read back" in \
+        con("dmesg")
+    assert k.frontswap.ops is ops and k.frontswap.curr_pages() == held - 99
+    assert con("lsmod").splitlines()[1].split()[0] == "zcache"
+    monkeypatch.undo()
+    assert sha(con, "p") == digest      # 99 pages from the device, the rest from zcache
+    con("rmmod", "zcache")
+    assert sha(con, "p") == digest
