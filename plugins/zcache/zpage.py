@@ -75,8 +75,9 @@ def unaccount_filled(zc, eph: bool, pampd: int) -> None:
 #: struct tmem_handle: oid (3 x u64), index u32, pool_id u16, client_id u16
 TMEM_HANDLE_SIZE = 32
 _HANDLE_TAIL = struct.Struct("<IHH")
+_HANDLE = struct.Struct("<24sIHH")
+_pack_handle = _HANDLE.pack
 _unpack_tail = _HANDLE_TAIL.unpack_from
-pack_handle_tail = _HANDLE_TAIL.pack
 
 #: persistent puts compressing worse than this are refused (zbud_max_zsize)
 MAX_ZSIZE = PAGE_SIZE * 7 // 8
@@ -99,7 +100,7 @@ class FrameAllocator(Protocol):
 
 def pack_handle(oid: int, index: int, pool_id: int, client_id: int) -> bytes:
     """The 32-byte tmem handle written in front of a zpage (little-endian)."""
-    return oid.to_bytes(24, "little") + pack_handle_tail(index, pool_id, client_id)
+    return _pack_handle(oid.to_bytes(24, "little"), index, pool_id, client_id)
 
 
 def unpack_handle(buf, offset: int = 0) -> tuple[int, int, int, int]:
