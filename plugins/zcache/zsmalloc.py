@@ -27,7 +27,7 @@ counters keep their names: ``*_unbuddied_count`` counts zspages that can take
 another object and ``*_buddied_count`` the others.
 
 Storage is flat: zspage bytes live in arena bytearrays of ``ARENA_ZSPAGES``
-zspages (written and read through memoryviews), per-zspage metadata (free
+zspages (written through memoryviews, read as copies), per-zspage metadata (free
 bytes, tail, objects in use, flags, frame numbers) and the slot table (offset
 and size of each object) in ``array``s; no Python object per zspage or per
 object.  The free-space buckets are sets of zspage ids (with a bitmask of the
@@ -93,7 +93,7 @@ class ZsmallocPool(ZpoolLevels):
         "frames", "flush",
         "_free", "_tail", "_inuse", "_flags", "_pfn", "_soff", "_ssize",
         "_ebuckets", "_pbuckets", "_emask", "_pmask", "_elru", "_plru",
-        "_arena", "_free_ids", "_next_id",
+        "_arena", "_arena_bytes", "_free_ids", "_next_id",
     )
 
     def __init__(self, frames: FrameAllocator, zc, zb, flush: FlushFn):
@@ -118,7 +118,9 @@ class ZsmallocPool(ZpoolLevels):
         #: zspage ids, LRU first
         self._elru: dict[int, None] = {}
         self._plru: dict[int, None] = {}
+        #: the arena bytearrays and views of them, written and read as zbud's are
         self._arena: list[memoryview] = []
+        self._arena_bytes: list[bytearray] = []
         self._free_ids: list[int] = []
         self._next_id = 0
         # zpages in zspages (zcache's *_zpages also count metadata-only ones)
@@ -141,7 +143,9 @@ class ZsmallocPool(ZpoolLevels):
             self._pfn.extend(array("q", bytes(8 * grow * ZSPAGE_PAGES)))
             self._soff.extend(array("H", bytes(2 * grow * MAX_OBJS)))
             self._ssize.extend(array("H", bytes(2 * grow * MAX_OBJS)))
-            self._arena.append(memoryview(bytearray(ARENA_ZSPAGES * ZSPAGE_SIZE)))
+            buf = bytearray(ARENA_ZSPAGES * ZSPAGE_SIZE)
+            self._arena_bytes.append(buf)
+            self._arena.append(memoryview(buf))
         self._next_id = z + 1
         return z
 
@@ -291,7 +295,7 @@ class ZsmallocPool(ZpoolLevels):
     # ------------------------------------------------------------ get side
 
     def read(self, pampd: int):
-        """The compressed bytes of ``pampd`` as a memoryview into its zspage, or None."""
+        """A copy of the compressed bytes of ``pampd`` (a bytearray), or None."""
         z = pampd >> _OBJ_BITS
         try:
             flags = self._flags[z]
@@ -303,7 +307,7 @@ class ZsmallocPool(ZpoolLevels):
         if not size:
             return None
         off = ((z & _ARENA_MASK) << _ZSPAGE_SHIFT) + self._soff[pampd]
-        return self._arena[z >> _ARENA_SHIFT][off + TMEM_HANDLE_SIZE:off + size]
+        return self._arena_bytes[z >> _ARENA_SHIFT][off + TMEM_HANDLE_SIZE:off + size]
 
     def free(self, pampd: int, eph: bool) -> None:
         zc = self.zc
