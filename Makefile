@@ -20,7 +20,9 @@ test: setup
 # Long runs, not part of `make test`: many more hypothesis examples and longer
 # stateful runs of the frontends (MM_EXAMPLES), plus every benchmark.
 soak: setup
-	KMODEMU_SOAK=1 MM_EXAMPLES=1000 STACK_STEPS=2000 $(BIN)/python -m pytest -n auto -q --hypothesis-profile=soak
+	KMODEMU_SOAK=1 MM_EXAMPLES=1000 $(BIN)/python -m pytest -n auto -q --hypothesis-profile=soak \
+	    --deselect tests/reliability/test_stack_stateful.py::test_stack
+	STACK_STEPS=2000 STACK_ROUNDS=10 $(BIN)/python -m pytest -n auto -q tests/reliability/test_stack_stateful.py
 
 # Fuzz every parser an outsider can feed (tests/fuzz): FUZZ_EXAMPLES inputs per target,
 # each bounded by FUZZ_INPUT_SECONDS. Override: make fuzz FUZZ_EXAMPLES=1000000

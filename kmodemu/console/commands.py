@@ -304,6 +304,64 @@ def _machine_trace(machine: ConsoleMachine) -> tuple:
             tuple((name, _trace(g.kernel)) for name, g in sorted(guests.items())))
 
 
+class _CommandStream:
+    """What a command's ``sys.stdout``/``sys.stderr`` is while it runs: the caller's stream, seen
+    through an object click cannot cache.
+
+    ``click.echo`` keeps, per ``sys.stdout`` object, the text stream it decided to write
+    to, in a WeakKeyDictionary whose value refers to its key: a stream put there lives
+    as long as the process. Every command gets fresh streams (a session's capture, a
+    running machine's per-job sender), so each one, and all it captured, stayed. A
+    class with ``__slots__`` and no ``__weakref__`` cannot be a weak key: click's cache
+    gives up silently and writes to the stream as it is. ``write`` takes text only and
+    ``errors`` is set so that click sees a proper text stream rather than wrapping it
+    in a TextIOWrapper per command; bytes (``click.echo(b"…")``) go through ``buffer``.
+    """
+
+    __slots__ = ("_target", "buffer")
+    encoding = "utf-8"
+    errors = "strict"
+
+    def __init__(self, target: IO[str]):
+        self._target = target
+        self.buffer = _CommandBytes(target)
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        return self._target.write(text)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._target.flush()
+
+    def isatty(self) -> bool:
+        isatty = getattr(self._target, "isatty", None)
+        return bool(isatty and isatty())
+
+    def writable(self) -> bool:
+        return True
+
+
+class _CommandBytes:
+    """``_CommandStream.buffer``: bytes a command writes, decoded as a terminal would show them."""
+
+    __slots__ = ("_target",)
+
+    def __init__(self, target: IO[str]):
+        self._target = target
+
+    def write(self, data: bytes) -> int:
+        self._target.write(bytes(data).decode("utf-8", "backslashreplace"))
+        return len(data)
+
+    def flush(self) -> None:
+        self._target.flush()
+
+
 def execute_command(machine: ConsoleMachine, argv: Sequence[str], out: IO[str],
                     err: IO[str]) -> tuple[int, bool]:
     """Run one console command line; return (exit status, whether it may have changed the machine).
@@ -320,7 +378,8 @@ def execute_command(machine: ConsoleMachine, argv: Sequence[str], out: IO[str],
     kernel = machine.kernel
     before = _machine_trace(machine)
     bkl = getattr(kernel, "bkl", None) or contextlib.nullcontext()
-    with bkl, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with (bkl, contextlib.redirect_stdout(_CommandStream(out)),  # type: ignore[type-var]
+          contextlib.redirect_stderr(_CommandStream(err))):  # type: ignore[type-var]
         for hook in list(getattr(machine.kernel, "entry_hooks", ())):
             hook()  # e.g. r2net: a peer's close that arrived before this command is seen first
         try:

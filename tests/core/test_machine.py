@@ -204,3 +204,44 @@ def test_failed_modprobe_replays_its_failure(tmp_path):
     again = Machine.open(path)
     assert again.kernel.dmesg() == m.kernel.dmesg()
     assert "zcache module requires frontswap lazy init" in again.kernel.dmesg()
+
+
+def test_a_command_keeps_none_of_the_streams_it_wrote_to():
+    """click.echo caches a stream per sys.stdout object in a dict whose value refers to its key:
+    each command's fresh streams (and all they captured) used to live as long as the process
+    (a 2000-step soak grew to GBs)."""
+    import gc
+    import io
+    import weakref
+
+    with Machine(MachineDef(cmdline="quiet")) as m:
+        refs = []
+        for argv in (["cat", "/proc/cmdline"], ["cat", "/proc/nope"], ["no-such-command"],
+                     ["lsmod"], ["dmesg"]):
+            out, err = io.StringIO(), io.StringIO()
+            m.run(argv, stdout=out, stderr=err)
+            assert out.getvalue() or err.getvalue()
+            refs += [weakref.ref(out), weakref.ref(err)]
+            del out, err
+        gc.collect()
+        assert [r for r in refs if r() is not None] == []
+
+
+def test_command_streams_take_text_and_decode_bytes_as_a_terminal_shows_them():
+    import contextlib
+    import io
+
+    import click
+
+    from kmodemu.console.commands import _CommandStream
+
+    sink = io.StringIO()
+    stream = _CommandStream(sink)
+    with contextlib.redirect_stdout(stream):  # type: ignore[type-var]
+        click.echo("text")
+        click.echo(b"caf\xc3\xa9 \xff")
+        print("printed", end="")
+    assert sink.getvalue() == "text\ncafé \\xff\nprinted"
+    with pytest.raises(TypeError):
+        stream.write(b"raw")  # type: ignore[arg-type]
+    assert stream.isatty() is False
