@@ -7,6 +7,11 @@ frame billing, the 1 MB free target), on a private ephemeral pool, against a
 plain ``dict`` doing the same put and exclusive get on the same keys and
 pages, interleaved in the same repeat. Issue 11's goal: ratio <= 6x.
 
+A floor row shows what the goal is up against: the real shim ops and
+hypercall struct over a "hypervisor" that is one dict store/pop keyed by
+(pool, oid, index) and nothing else — the fewest Python calls a put+get
+through these layers can make.
+
 Also shown: the same through a persistent pool (frontswap's store+load, no
 LRU), and put+get with ``tmem_compress`` (zstd-1 on each put, decompress on
 each get: the compressor dominates).
@@ -70,6 +75,23 @@ def setup(cmdline: str, persistent: bool):
     return cc, cc.init_fs(PAGE_SIZE)
 
 
+def floor_setup():
+    """The real shim over the least a hypervisor can be: a dict, no client, pool or counters."""
+    store: dict = {}
+
+    def tmem_op(op) -> int:
+        if op.cmd == shim._PUT:
+            store[op.pool_id, op.oid, op.index] = op.gmfn.data
+            return 1
+        data = store.pop((op.pool_id, op.oid, op.index), None)
+        if data is None:
+            return 0
+        op.gmfn.data = data
+        return 1
+
+    return shim.TmemCleancacheOps(shim.Hypercalls(tmem_op)), 0
+
+
 def shim_round(ops, pool, data, persistent: bool) -> float:
     key = (7).to_bytes(24, "little")
     t = time.perf_counter()
@@ -100,10 +122,11 @@ def main() -> int:
     for label, cmdline, persistent in (("cleancache put+get (private ephemeral)", "tmem", False),
                                        ("frontswap store+load+flush (persistent)", "tmem", True),
                                        ("cleancache put+get, tmem_compress", "tmem tmem_compress",
-                                        False)):
+                                        False),
+                                       ("floor: the shim over a dict 'hypervisor'", None, False)):
         ratios, ns = [], []
         for _ in range(args.repeats):
-            ops, pool = setup(cmdline, persistent)
+            ops, pool = floor_setup() if cmdline is None else setup(cmdline, persistent)
             base = dict_round(keys, data)
             took = shim_round(ops, pool, data, persistent)
             ratios.append(took / base)
