@@ -17,10 +17,11 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -n auto -q
 
-# Long runs, not part of `make test`: many more hypothesis examples and longer
-# stateful runs of the frontends (MM_EXAMPLES), plus every benchmark.
+# Long runs, not part of `make test`: at least 2000 examples for every property test and
+# stateful runs of at least 200 steps (KMODEMU_SOAK, tests/conftest.py), then the whole-stack
+# state machine in ten rounds of 200 runs of up to 2000 steps (docs/reliability.md).
 soak: setup
-	KMODEMU_SOAK=1 MM_EXAMPLES=1000 $(BIN)/python -m pytest -n auto -q --hypothesis-profile=soak \
+	KMODEMU_SOAK=1 $(BIN)/python -m pytest -n auto -q --hypothesis-profile=soak \
 	    --deselect tests/reliability/test_stack_stateful.py::test_stack
 	STACK_STEPS=2000 STACK_ROUNDS=10 $(BIN)/python -m pytest -n auto -q tests/reliability/test_stack_stateful.py
 
