@@ -31,6 +31,12 @@ STATE_FILES = ("/proc/modules", "/proc/meminfo", "/proc/swaps", "/proc/mounts",
                "/proc/uptime")
 
 
+def sigint_default() -> None:
+    """In the child: Ctrl-C as a terminal's foreground job gets it. A test run started in the
+    background (``make soak &``) inherits SIGINT ignored, and Python then installs no
+    KeyboardInterrupt handler, so the client would rightly go on as nohup'd jobs do."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 def state(m) -> dict[str, str]:
     """What a user can see of the machine: /proc, debugfs, dmesg."""
     seen = {}
@@ -175,7 +181,7 @@ def test_ctrl_c_in_the_client_is_exit_130_and_drops_the_command(running_machine)
     proc = subprocess.Popen([str(exe), "--machine", str(m.path), "workload", "--rounds", "2000",
                              "--files", "8", "--file-size", "2M", "--anon", "32M"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default)
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
@@ -334,7 +340,7 @@ def test_ctrl_c_during_recovery_is_130_with_no_output(tmp_path):
     exe = Path(sys.executable).with_name("kmodemu")
     proc = subprocess.Popen([str(exe), "--machine", str(path), "cat", "/proc/modules"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default)
     try:
         time.sleep(0.8)                      # the recovery replays for seconds
         proc.send_signal(signal.SIGINT)
