@@ -77,8 +77,7 @@ class _Stream(io.TextIOBase):
         return self.tty
 
     def write(self, text: str) -> int:
-        if isinstance(text, (bytes, bytearray)):
-            text = bytes(text).decode("utf-8", "backslashreplace")
+        # text only: a command's bytes were decoded by execute_command's stream already
         if text:
             self.job.send({self.key: text})
         return len(text)

@@ -94,8 +94,7 @@ class _Stream(io.TextIOBase):
         return True
 
     def write(self, text: str) -> int:
-        if isinstance(text, (bytes, bytearray)):
-            text = bytes(text).decode("utf-8", "backslashreplace")
+        # text only: a command's bytes were decoded by execute_command's stream already
         self._capture.feed(self._stream, text)
         return len(text)
 

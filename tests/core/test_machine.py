@@ -230,6 +230,7 @@ def test_a_command_keeps_none_of_the_streams_it_wrote_to():
 def test_command_streams_take_text_and_decode_bytes_as_a_terminal_shows_them():
     import contextlib
     import io
+    import sys
 
     import click
 
@@ -240,8 +241,9 @@ def test_command_streams_take_text_and_decode_bytes_as_a_terminal_shows_them():
     with contextlib.redirect_stdout(stream):  # type: ignore[type-var]
         click.echo("text")
         click.echo(b"caf\xc3\xa9 \xff")
-        print("printed", end="")
-    assert sink.getvalue() == "text\ncafé \\xff\nprinted"
+        print("printed")
+        sys.stdout.writelines(["a\n", "b"])
+    assert sink.getvalue() == "text\ncafé \\xff\nprinted\na\nb"
     with pytest.raises(TypeError):
         stream.write(b"raw")  # type: ignore[arg-type]
     assert stream.isatty() is False

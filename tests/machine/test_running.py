@@ -37,6 +37,7 @@ def sigint_default() -> None:
     KeyboardInterrupt handler, so the client would rightly go on as nohup'd jobs do."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
+
 def state(m) -> dict[str, str]:
     """What a user can see of the machine: /proc, debugfs, dmesg."""
     seen = {}

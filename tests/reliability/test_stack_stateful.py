@@ -3,8 +3,9 @@ checked against a model by the sha256 of every file and process.
 
 Short in the default run; ``make soak`` sets STACK_STEPS and STACK_ROUNDS for long runs.
 Each round is its own Hypothesis run: Hypothesis keeps every example's choices until its
-run ends (about 1.7 KB a step here), so 2 000 runs of 2 000 steps in one run held ~7 GB,
-and in ten rounds hold a tenth of it at a time (and spread over the cores).
+run ends (about 1.7 KB a step here), so 2 000 runs of 2 000 steps in one run would hold
+~7 GB; ten rounds hold a tenth of it at a time (a soak worker peaked at 0.89 GB) and spread
+over the cores.
 """
 
 from __future__ import annotations
