@@ -117,6 +117,10 @@ def test_backend_alloc_stops_at_min_watermark_without_reclaim():
         f.free(got[0])                        # double free
     with pytest.raises(ValueError):
         f.free(3)                             # a kernel frame
+    f.free(got[1])
+    assert f.used["tmem"] == len(got) - 2 and f.nr_free == f.wmark_min + 2
+    assert f.alloc() == got[1] and f.alloc() == got[0]   # the last freed first
+    assert f.alloc() is None and f.failed_allocs == 2
 
 
 def test_meminfo_lines(kernel):

@@ -118,6 +118,18 @@ def test_slot_table_limits_objects_per_zspage():
     assert r.pool.zspage_of(again) in (z, r.pool.zspage_of(other))
 
 
+def test_a_new_object_takes_the_lowest_free_slot():
+    r = Rig()
+    ps = [r.put(True, 100 - H, index=i) for i in range(5)]
+    z = r.pool.zspage_of(ps[0])
+    assert [p - (z << zs_m._OBJ_BITS) for p in ps] == [0, 1, 2, 3, 4]
+    r.free(ps[3])
+    r.free(ps[1])
+    assert r.put(True, 100 - H, index=10) == ps[1]      # slot 1 before slot 3
+    assert r.put(True, 100 - H, index=11) == ps[3]
+    assert r.put(True, 100 - H, index=12) == (z << zs_m._OBJ_BITS) | 5
+
+
 def test_denser_than_zbud_on_mid_sizes():
     r = Rig()
     for i in range(30):
