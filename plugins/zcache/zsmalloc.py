@@ -27,10 +27,11 @@ counters keep their names: ``*_unbuddied_count`` counts zspages that can take
 another object and ``*_buddied_count`` the others.
 
 Storage is flat: zspage bytes live in arena bytearrays of ``ARENA_ZSPAGES``
-zspages (written through memoryviews, read as copies), per-zspage metadata (free
-bytes, tail, objects in use, flags, frame numbers) and the slot table (offset
-and size of each object) in ``array``s; no Python object per zspage or per
-object.  The free-space buckets are sets of zspage ids (with a bitmask of the
+zspages (written through memoryviews, read as copies); per-zspage metadata
+(free bytes, tail, a bitmask of used slots, flags) in lists and bytearrays,
+which CPython indexes faster than arrays, and the frame numbers and the slot
+table (offset and size of each object: 32 per zspage) in ``array``s, which
+hold them in 2-8 bytes; no Python object per zspage or per object.  The free-space buckets are sets of zspage ids (with a bitmask of the
 non-empty ones) and each LRU is an insertion-ordered dict of ids: in CPython
 these cost fewer operations per put than intrusive linked lists in arrays.
 A pampd is ``zspage_id << 5 | slot``.
@@ -60,6 +61,7 @@ _ZSPAGE_SHIFT = ZSPAGE_SIZE.bit_length() - 1
 MAX_OBJS = 32
 _OBJ_BITS = 5
 _OBJ_MASK = MAX_OBJS - 1
+_ALL_USED = (1 << MAX_OBJS) - 1
 #: largest object: a whole frame (handle included)
 MAX_OBJ_SIZE = PAGE_SIZE
 MAX_ZSIZE = MAX_OBJ_SIZE - TMEM_HANDLE_SIZE
@@ -91,7 +93,7 @@ class ZsmallocPool(ZpoolLevels):
 
     __slots__ = (
         "frames", "flush",
-        "_free", "_tail", "_inuse", "_flags", "_pfn", "_soff", "_ssize",
+        "_free", "_tail", "_used", "_flags", "_pfn", "_soff", "_ssize",
         "_ebuckets", "_pbuckets", "_emask", "_pmask", "_elru", "_plru",
         "_arena", "_arena_bytes", "_free_ids", "_next_id",
     )
@@ -102,10 +104,12 @@ class ZsmallocPool(ZpoolLevels):
         self.zb = zb
         self.flush = flush
         # per zspage id
-        self._free = array("H")    # free bytes (holes + tail)
-        self._tail = array("H")    # end of the last object ever placed since compaction
-        self._inuse = array("B")   # live objects
-        self._flags = array("B")
+        # per zspage: lists and bytearrays, which CPython indexes faster than
+        # arrays (every put and free reads and writes them); about 2 bytes a page
+        self._free: list[int] = []     # free bytes (holes + tail)
+        self._tail: list[int] = []     # end of the last object ever placed since compaction
+        self._used: list[int] = []     # bit j: slot j holds an object (a free slot in O(1))
+        self._flags = bytearray()
         self._pfn = array("q")     # ZSPAGE_PAGES frames per zspage
         # per slot: zspage id << 5 | slot
         self._soff = array("H")
@@ -136,10 +140,10 @@ class ZsmallocPool(ZpoolLevels):
         z = self._next_id
         if not z & _ARENA_MASK:
             grow = ARENA_ZSPAGES
-            self._free.extend(array("H", bytes(2 * grow)))
-            self._tail.extend(array("H", bytes(2 * grow)))
-            self._inuse.extend(array("B", bytes(grow)))
-            self._flags.extend(array("B", bytes(grow)))
+            self._free.extend([0] * grow)
+            self._tail.extend([0] * grow)
+            self._used.extend([0] * grow)
+            self._flags.extend(bytes(grow))
             self._pfn.extend(array("q", bytes(8 * grow * ZSPAGE_PAGES)))
             self._soff.extend(array("H", bytes(2 * grow * MAX_OBJS)))
             self._ssize.extend(array("H", bytes(2 * grow * MAX_OBJS)))
@@ -189,7 +193,7 @@ class ZsmallocPool(ZpoolLevels):
         p0 = z * ZSPAGE_PAGES
         self._pfn[p0:p0 + ZSPAGE_PAGES] = array("q", pfns)
         self._tail[z] = 0
-        self._inuse[z] = 0
+        self._used[z] = 0
         if eph:
             self._flags[z] = _F_USED | _F_EPH
             self._elru[z] = None
@@ -248,15 +252,16 @@ class ZsmallocPool(ZpoolLevels):
             tail = 0
             free = ZSPAGE_SIZE - size
         s0 = z << _OBJ_BITS
-        ssize = self._ssize
-        i = ssize.index(0, s0, s0 + MAX_OBJS)
-        ssize[i] = size
+        used = self._used[z]
+        bit = ~used & (used + 1)  # the lowest free slot
+        used |= bit
+        self._used[z] = used
+        i = s0 | (bit.bit_length() - 1)
+        self._ssize[i] = size
         self._soff[i] = tail
         self._tail[z] = tail + size
         self._free[z] = free
-        inuse = self._inuse[z] + 1
-        self._inuse[z] = inuse
-        if inuse < MAX_OBJS and free >= GRANULE:
+        if used != _ALL_USED and free >= GRANULE:
             b = free >> GRANULE_SHIFT
             bucket = buckets[b]
             if bucket is None:
@@ -329,8 +334,10 @@ class ZsmallocPool(ZpoolLevels):
             raise RuntimeError(f"zsmalloc: double free of pampd {pampd:#x}")
         ssize[pampd] = 0
         old = self._free[z]
-        inuse = self._inuse[z] - 1
-        self._inuse[z] = inuse
+        used = self._used[z]
+        was_full = used == _ALL_USED
+        used &= ~(1 << (pampd & _OBJ_MASK))
+        self._used[z] = used
         if flags & _F_EPH:
             self._eph_zp -= 1
             zc.eph_zpages -= 1
@@ -343,14 +350,14 @@ class ZsmallocPool(ZpoolLevels):
             zc.pers_zbytes -= size - TMEM_HANDLE_SIZE
             buckets = self._pbuckets
             mask = self._pmask
-        if inuse + 1 < MAX_OBJS and old >= GRANULE:  # off its bucket
+        if not was_full and old >= GRANULE:  # off its bucket
             b = old >> GRANULE_SHIFT
             bucket = buckets[b]
             assert bucket is not None  # z is listed in it
             bucket.remove(z)
             if not bucket:
                 mask &= ~(1 << b)
-        if inuse:
+        if used:
             free = old + size
             self._free[z] = free
             off = self._soff[pampd]
@@ -388,7 +395,7 @@ class ZsmallocPool(ZpoolLevels):
         del lru[z]
         self._flags[z] |= _F_DYING
         free = self._free[z]
-        if self._inuse[z] < MAX_OBJS and free >= GRANULE:
+        if self._used[z] != _ALL_USED and free >= GRANULE:
             b = free >> GRANULE_SHIFT
             bucket = self._ebuckets[b]
             assert bucket is not None  # z is listed in it
@@ -417,7 +424,7 @@ class ZsmallocPool(ZpoolLevels):
         zc.evicted_eph_zpages += zpages
         zc.eph_pageframes -= ZSPAGE_PAGES
         zc.evicted_eph_pageframes += ZSPAGE_PAGES
-        self._inuse[z] = 0
+        self._used[z] = 0
         self._free[z] = ZSPAGE_SIZE
         flush = self.flush
         for client_id, pool_id, oid, index in handles:
@@ -494,7 +501,8 @@ class ZsmallocPool(ZpoolLevels):
                 assert flags & _F_USED and not flags & _F_DYING, (z, flags)
                 assert bool(flags & _F_EPH) == eph
                 objs = self.objects(z)
-                assert objs and len(objs) == self._inuse[z] <= MAX_OBJS, (z, objs)
+                slots = sum(1 << j for j, _, _ in objs)
+                assert objs and self._used[z] == slots, (z, objs)
                 used = sum(size for _, _, size in objs)
                 assert self._free[z] == ZSPAGE_SIZE - used, (z, self._free[z], used)
                 end = 0
