@@ -7,9 +7,10 @@ files, plus zero and same-filled pages, chosen by a seed):
 * (a) the full stack: ``kernel.cleancache.put_page(inode, index, page)`` +
   ``get_page`` and ``kernel.frontswap.store(type, offset, page)`` + ``load``
   on a booted 3.10 machine with ``insmod zcache`` done (zbud and zsmalloc),
-  as a RATIO to raw zstd-3 compress+decompress of the same pages timed in the
-  same repeat (goal: a ratio <= 1.25); beside it the backend-only rows, which
-  call ``zcache.cleancache_ops`` / ``zcache.frontswap_ops`` directly;
+  as a RATIO to raw zstd-3 compress+decompress of the same pages, timed just
+  before and just after the row in each repeat (goal: a ratio <= 1.25); beside
+  it the backend-only rows, which call ``zcache.cleancache_ops`` /
+  ``zcache.frontswap_ops`` directly;
 * the same with lz4 against raw lz4 (G2: overhead <= 0.25 x raw zstd-3, shown
   for information);
 * (b) density: zbud frames against an independent simulation of kernel zbud
@@ -413,6 +414,8 @@ G_C = 128    # bytes of Python bookkeeping per stored page
 G_D = 0.25   # metadata-only put+get / compressed put+get of the same pages
 #: zero / same-filled page sets are grown to at least this many pages per timing
 MIN_SET = 1024
+#: the reference of the 4096-page rows
+RAW = "raw zstd-3 compress+decompress"
 
 
 def main(argv=None):
@@ -462,7 +465,7 @@ def main(argv=None):
             raise AssertionError("kernel.frontswap and zcache's ops disagree on misses")
 
     targets = {
-        "raw zstd-3 compress+decompress": (n, None, lambda: raw_roundtrip(zstd, pages)),
+        RAW: (n, None, lambda: raw_roundtrip(zstd, pages)),
         "dict + zstd-3 (thinnest store)": (n, None, lambda: dict_store_roundtrip(zstd, pages)),
         "cleancache zbud zstd-3": (
             n, None, lambda: cleancache_roundtrip(main_m, "zstd", "zbud", pages)[:2]),
@@ -495,32 +498,44 @@ def main(argv=None):
             targets[f"cleancache {z}, {kind} pages metadata only"] = (
                 len(ps), ref, lambda ps=ps, z=z: cleancache_roundtrip(main_m, "zstd", z, ps)[:2])
 
+    # Each target is bracketed by its reference, timed just before and just
+    # after it, and divided by their mean: this host's speed drifts over
+    # seconds (raw zstd-3 read 22 us a page one minute, 29 the next), so a
+    # reference timed at the start of a repeat, several targets earlier,
+    # mixed the drift into the ratio (per-repeat ratios spread 0.9-1.8).
     times = {name: [] for name in targets}
+    refs = {name: [] for name in targets}
     for _ in range(args.repeats):
-        for name, (_, _, fn) in targets.items():
+        for name, (_, refname, fn) in targets.items():
+            ref_fn = targets[refname or RAW][2]
+            if ref_fn is fn:  # a reference itself
+                times[name].append(fn())
+                refs[name].append(times[name][-1])
+                continue
+            before = ref_fn()
             times[name].append(fn())
+            after = ref_fn()
+            refs[name].append(((before[0] + after[0]) / 2, (before[1] + after[1]) / 2))
 
-    raw = times["raw zstd-3 compress+decompress"]
     rows = []
     for name, ts in times.items():
         count, refname, _ = targets[name]
-        ref = times[refname] if refname else raw
         rows.append({
             "target": name,
             "pages": count,
             "put_us": median_range([t[0] / count * 1e6 for t in ts]),
             "get_us": median_range([t[1] / count * 1e6 for t in ts]),
             "put_get_us": median_range([(t[0] + t[1]) / count * 1e6 for t in ts]),
-            "reference": refname or "raw zstd-3 compress+decompress",
+            "reference": refname or RAW,
             "ratio_to_reference": median_range(
-                [(t[0] + t[1]) / (r[0] + r[1]) for t, r in zip(ts, ref)]),
+                [(t[0] + t[1]) / (r[0] + r[1]) for t, r in zip(ts, refs[name])]),
         })
     by_name = {r["target"]: r for r in rows}
     if have_lz4:
         raw_lz4 = times["raw lz4 compress+decompress"]
         lz = times["cleancache zbud lz4"]
         overhead = [((a[0] + a[1]) - (b[0] + b[1])) / (r[0] + r[1])
-                    for a, b, r in zip(lz, raw_lz4, raw)]
+                    for a, b, r in zip(lz, raw_lz4, refs["cleancache zbud lz4"])]
         lz4_overhead = median_range(overhead)
     else:
         lz4_overhead = None
@@ -578,7 +593,8 @@ def main(argv=None):
         m, lo, hi = r["ratio_to_reference"]
         print(f"| {r['target']:52} | {r['pages']:5} | {r['put_us'][0]:6.2f} | {r['get_us'][0]:6.2f} | "
               f"{r['put_get_us'][0]:10.2f} | {m:5.2f} ({lo:.2f}-{hi:.2f})   |")
-    print("\nreference: raw zstd-3 compress+decompress of the same pages in the same repeat")
+    print("\nreference: raw zstd-3 compress+decompress of the same pages, timed just before and "
+          "just after each row (their mean)")
     if lz4_overhead:
         m, lo, hi = lz4_overhead
         print(f"lz4 stack overhead (zcache lz4 - raw lz4) / raw zstd-3: {m:.3f} ({lo:.3f}-{hi:.3f})")

@@ -31,7 +31,8 @@ zspages (written through memoryviews, read as copies); per-zspage metadata
 (free bytes, tail, a bitmask of used slots, flags) in lists and bytearrays,
 which CPython indexes faster than arrays, and the frame numbers and the slot
 table (offset and size of each object: 32 per zspage) in ``array``s, which
-hold them in 2-8 bytes; no Python object per zspage or per object.  The free-space buckets are sets of zspage ids (with a bitmask of the
+hold them in 2-8 bytes; no Python object per zspage or per object.  The
+free-space buckets are sets of zspage ids (with a bitmask of the
 non-empty ones) and each LRU is an insertion-ordered dict of ids: in CPython
 these cost fewer operations per put than intrusive linked lists in arrays.
 A pampd is ``zspage_id << 5 | slot``.
@@ -105,7 +106,8 @@ class ZsmallocPool(ZpoolLevels):
         self.flush = flush
         # per zspage id
         # per zspage: lists and bytearrays, which CPython indexes faster than
-        # arrays (every put and free reads and writes them); about 2 bytes a page
+        # arrays (every put and free reads and writes them); 11 more bytes of
+        # bookkeeping per stored page than arrays, for their int objects
         self._free: list[int] = []     # free bytes (holes + tail)
         self._tail: list[int] = []     # end of the last object ever placed since compaction
         self._used: list[int] = []     # bit j: slot j holds an object (a free slot in O(1))
