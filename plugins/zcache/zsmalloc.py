@@ -74,6 +74,12 @@ GRANULE = 1 << GRANULE_SHIFT
 NBUCKETS = (ZSPAGE_SIZE >> GRANULE_SHIFT) + 1
 
 _F_EPH = 1
+#: bucket b's bit set and cleared, and slot j's bit cleared: computing these
+#: (up to 257-bit) ints on every put and free costs more than a tuple lookup
+_BIT = tuple(1 << b for b in range(NBUCKETS))
+_CLEAR = tuple(~(1 << b) for b in range(NBUCKETS))
+_SLOT_CLEAR = tuple(~(1 << j) for j in range(MAX_OBJS))
+
 _F_DYING = 2
 _F_USED = 4
 
@@ -237,7 +243,7 @@ class ZsmallocPool(ZpoolLevels):
             assert bucket is not None  # its mask bit is set: the bucket has a zspage
             z = bucket.pop()
             if not bucket:
-                mask &= ~(1 << b)
+                mask &= _CLEAR[b]
             tail = self._tail[z]
             if tail + size > ZSPAGE_SIZE:
                 tail = self._compact(z)
@@ -269,7 +275,7 @@ class ZsmallocPool(ZpoolLevels):
             if bucket is None:
                 bucket = buckets[b] = set()
             bucket.add(z)
-            mask |= 1 << b
+            mask |= _BIT[b]
         if eph:
             self._emask = mask
         else:
@@ -338,7 +344,7 @@ class ZsmallocPool(ZpoolLevels):
         old = self._free[z]
         used = self._used[z]
         was_full = used == _ALL_USED
-        used &= ~(1 << (pampd & _OBJ_MASK))
+        used &= _SLOT_CLEAR[pampd & _OBJ_MASK]
         self._used[z] = used
         if flags & _F_EPH:
             self._eph_zp -= 1
@@ -358,7 +364,7 @@ class ZsmallocPool(ZpoolLevels):
             assert bucket is not None  # z is listed in it
             bucket.remove(z)
             if not bucket:
-                mask &= ~(1 << b)
+                mask &= _CLEAR[b]
         if used:
             free = old + size
             self._free[z] = free
@@ -371,7 +377,7 @@ class ZsmallocPool(ZpoolLevels):
                 if bucket is None:
                     bucket = buckets[b] = set()
                 bucket.add(z)
-                mask |= 1 << b
+                mask |= _BIT[b]
         else:  # empty: frames back to RAM
             if flags & _F_EPH:
                 del self._elru[z]
