@@ -64,11 +64,10 @@ class RemoteAwarePamops:
 class ZcacheGlue:
     """``ZcacheSide`` over a zcache instance (``Zcache`` of plugins/zcache/main.py)."""
 
-    def __init__(self, zcache: Any, pack_handle: Callable[[int, int, int, int], bytes]):
+    def __init__(self, zcache: Any):
         self.zcache = zcache
         self.tmem = zcache.tmem
         self.zpool = zcache.zpool
-        self.pack_handle = pack_handle
         self.ramster: Ramster | None = None
 
     # -- pools ------------------------------------------------------------------------
@@ -115,8 +114,8 @@ class ZcacheGlue:
         pool = self._pool(LOCAL_CLIENT, handle.pool_id)
         if pool is None:
             return None
-        th = self.pack_handle(oid_int(handle.oid), handle.index, handle.pool_id, LOCAL_CLIENT)
-        return self.zpool.create(not pool.persistent, bytes(size), th)
+        return self.zpool.create(not pool.persistent, bytes(size), oid_int(handle.oid),
+                                 handle.index, handle.pool_id, LOCAL_CLIENT)
 
     def copy_to_zbud(self, pampd: Any, data: bytes) -> None:
         self.zpool.write(pampd, data)
@@ -153,8 +152,7 @@ class ZcacheGlue:
         if pool is None:
             return -1
         key = oid_int(oid)
-        th = self.pack_handle(key, index, pool_id, client_id)
-        pampd = self.zpool.create(eph, data, th)
+        pampd = self.zpool.create(eph, data, key, index, pool_id, client_id)
         if pampd is None:
             if eph:
                 self.zcache.zc.failed_eph_puts += 1
@@ -208,10 +206,9 @@ class ZcacheGlue:
         return ret
 
 
-def link(zcache: Any, ramster_factory: Callable[[ZcacheGlue], Ramster],
-         pack_handle: Callable[[int, int, int, int], bytes]) -> Ramster:
+def link(zcache: Any, ramster_factory: Callable[[ZcacheGlue], Ramster]) -> Ramster:
     """Make ``zcache`` a RAMster node; returns the RAMster instance."""
-    glue = ZcacheGlue(zcache, pack_handle)
+    glue = ZcacheGlue(zcache)
     rs = ramster_factory(glue)
     glue.ramster = rs
     tmem = zcache.tmem

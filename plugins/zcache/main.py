@@ -61,7 +61,6 @@ from .zpage import (
     FrameAllocator,
     account_filled,
     filled_page,
-    pack_handle,
     unaccount_filled,
 )
 from .zsmalloc import ZsmallocPool
@@ -217,8 +216,8 @@ class Zcache:
             if fail is not None and fail(1):
                 created = None  # the compressor returned an error: the put is refused
             else:
-                created = self._create(eph, self._compress(data),
-                                       pack_handle(oid, index, pool.pool_id, pool.client.cli_id))
+                created = self._create(eph, self._compress(data), oid, index,
+                                       pool.pool_id, pool.client.cli_id)
             if created is None:
                 if eph:
                     self.zc.failed_eph_puts += 1
@@ -763,7 +762,7 @@ def _ramster_init(ctx: ModuleContext, zcache: Zcache, s: Settings) -> None:
         return ramster_mod.Ramster(ctx.kernel, side, cleancache=not s.disable_cleancache,
                                    frontswap=not s.disable_frontswap,
                                    exclusive_gets=s.exclusive_gets, selfshrink=s.selfshrink)
-    rs = glue.link(zcache, make, pack_handle)
+    rs = glue.link(zcache, make)
     ctx.private(ZcacheState).ramster = rs
     rs.init(register_nodemanager=True, fail_peer=ctx.fault_point("fail_peer"))
     ctx.on_cleanup(rs.shutdown)

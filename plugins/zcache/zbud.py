@@ -33,6 +33,7 @@ from .zpage import (
     ZERO_FILLED,
     FlushFn,
     FrameAllocator,
+    pack_handle_into,
     size_refused,
     unaccount_filled,
     unpack_handle,
@@ -54,7 +55,6 @@ _EPH_LRU = 2 * NCHUNKS
 _PERS_LRU = _EPH_LRU + 1
 _BASE = _PERS_LRU + 1
 
-_F_EPH = 1
 #: by chunk count n: the unbuddied lists a zpage of n chunks fits in (0..NCHUNKS-n),
 #: and list n's bit set and cleared: the masks are 65-bit ints, and computing one on a
 #: put or free costs about 45 ns more than looking it up (timed alone)
@@ -62,6 +62,7 @@ _FITS = tuple((2 << (NCHUNKS - n)) - 1 for n in range(NCHUNKS + 1))
 _BIT = tuple(1 << n for n in range(NCHUNKS + 1))
 _CLEAR = tuple(~(1 << n) for n in range(NCHUNKS + 1))
 
+_F_EPH = 1
 _F_DYING = 2
 _F_USED = 4
 #: taken off the LRU by RAMster's remotify (zbud_make_zombie_lru): never reused or evicted
@@ -169,8 +170,9 @@ class ZbudPool(ZpoolLevels):
 
     # ------------------------------------------------------------ put side
 
-    def create(self, eph: bool, cdata: bytes, th: bytes) -> int | None:
-        """Store ``cdata`` (compressed) with handle ``th``; the pampd, or None.
+    def create(self, eph: bool, cdata: bytes, oid: int, index: int, pool_id: int,
+               client_id: int) -> int | None:
+        """Store ``cdata`` (compressed) behind its tmem handle; the pampd, or None.
 
         None means refused by the size policy (``compress_poor``...) or no
         frame could be found, even by evicting an ephemeral one.
@@ -260,7 +262,7 @@ class ZbudPool(ZpoolLevels):
         if budnum:
             base += PAGE_SIZE - (nchunks << CHUNK_SHIFT)
         buf = self._arena[slot >> _ARENA_SHIFT]
-        buf[base:base + TMEM_HANDLE_SIZE] = th
+        pack_handle_into(buf, base, oid.to_bytes(24, "little"), index, pool_id, client_id)
         buf[base + TMEM_HANDLE_SIZE:base + size] = cdata
         self._count_in(eph, size, clen)
         return (f << 1) | budnum

@@ -76,7 +76,9 @@ def unaccount_filled(zc, eph: bool, pampd: int) -> None:
 TMEM_HANDLE_SIZE = 32
 _HANDLE_TAIL = struct.Struct("<IHH")
 _HANDLE = struct.Struct("<24sIHH")
-_pack_handle = _HANDLE.pack
+#: ``pack_handle_into(buf, offset, oid.to_bytes(24, "little"), index, pool_id, client_id)``:
+#: the 32-byte handle written straight into the frame, in front of its zpage
+pack_handle_into = _HANDLE.pack_into
 _unpack_tail = _HANDLE_TAIL.unpack_from
 
 #: persistent puts compressing worse than this are refused (zbud_max_zsize)
@@ -96,11 +98,6 @@ class FrameAllocator(Protocol):
 
     def free(self, pfn: int) -> None:
         """Give a frame back."""
-
-
-def pack_handle(oid: int, index: int, pool_id: int, client_id: int) -> bytes:
-    """The 32-byte tmem handle written in front of a zpage (little-endian)."""
-    return _pack_handle(oid.to_bytes(24, "little"), index, pool_id, client_id)
 
 
 def unpack_handle(buf, offset: int = 0) -> tuple[int, int, int, int]:

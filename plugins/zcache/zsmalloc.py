@@ -51,6 +51,7 @@ from .zpage import (
     FrameAllocator,
     size_refused,
     unaccount_filled,
+    pack_handle_into,
     unpack_handle,
 )
 
@@ -73,13 +74,13 @@ GRANULE_SHIFT = 6
 GRANULE = 1 << GRANULE_SHIFT
 NBUCKETS = (ZSPAGE_SIZE >> GRANULE_SHIFT) + 1
 
-_F_EPH = 1
 #: bucket b's bit set and cleared, and slot j's bit cleared: computing these
 #: (up to 257-bit) ints on every put and free costs more than a tuple lookup
 _BIT = tuple(1 << b for b in range(NBUCKETS))
 _CLEAR = tuple(~(1 << b) for b in range(NBUCKETS))
 _SLOT_CLEAR = tuple(~(1 << j) for j in range(MAX_OBJS))
 
+_F_EPH = 1
 _F_DYING = 2
 _F_USED = 4
 
@@ -220,8 +221,9 @@ class ZsmallocPool(ZpoolLevels):
 
     # ------------------------------------------------------------ put side
 
-    def create(self, eph: bool, cdata: bytes, th: bytes) -> int | None:
-        """Store ``cdata`` (compressed) with handle ``th``; the pampd, or None."""
+    def create(self, eph: bool, cdata: bytes, oid: int, index: int, pool_id: int,
+               client_id: int) -> int | None:
+        """Store ``cdata`` (compressed) behind its tmem handle; the pampd, or None."""
         clen = len(cdata)
         zc = self.zc
         if clen > MAX_ZSIZE or not eph:
@@ -282,7 +284,7 @@ class ZsmallocPool(ZpoolLevels):
             self._pmask = mask
         buf = self._arena[z >> _ARENA_SHIFT]
         off = ((z & _ARENA_MASK) << _ZSPAGE_SHIFT) + tail
-        buf[off:off + TMEM_HANDLE_SIZE] = th
+        pack_handle_into(buf, off, oid.to_bytes(24, "little"), index, pool_id, client_id)
         buf[off + TMEM_HANDLE_SIZE:off + size] = cdata
         self._count_in(eph, size, clen)
         return i  # == z << 5 | slot

@@ -34,8 +34,7 @@ class Rig:
         if not hasattr(self, "live"):
             self.live = {}
         data = bytes([fill if fill is not None else (index & 0xFF)]) * clen
-        th = zpage_m.pack_handle(oid, index, pool_id, 0xFFFF)
-        pampd = self.pool.create(eph, data, th)
+        pampd = self.pool.create(eph, data, oid, index, pool_id, 0xFFFF)
         if pampd is not None:
             self.live[pampd] = (0xFFFF, pool_id, oid, index)
             assert bytes(self.pool.read(pampd)) == data
@@ -253,7 +252,7 @@ def test_make_zombie_lru_for_ramster():
     r.pool.free(b, False)                   # empty: the frame goes back to RAM
     assert r.c.zcache.pers_pageframes == 1
     assert r.pool.make_zombie_lru(True) == []
-    e = r.pool.create(False, bytes(100), zpage_m.pack_handle(5, 0, 0, 0xFFFF))
+    e = r.pool.create(False, bytes(100), 5, 0, 0, 0xFFFF)
     r.pool.write(e, b"z" * 100)
     assert bytes(r.pool.read(e)) == b"z" * 100
     with pytest.raises(ValueError):

@@ -34,7 +34,7 @@ class Rig:
 
     def put(self, eph, clen, oid=1, index=0, fill=None):
         data = bytes([fill if fill is not None else (index & 0xFF)]) * clen
-        pampd = self.pool.create(eph, data, zpage_m.pack_handle(oid, index, 0, 0xFFFF))
+        pampd = self.pool.create(eph, data, oid, index, 0, 0xFFFF)
         if pampd is not None:
             self.live[pampd] = (0xFFFF, 0, oid, index)
             assert bytes(self.pool.read(pampd)) == data
