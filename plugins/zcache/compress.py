@@ -18,18 +18,22 @@ DEFLATE_WBITS = -11
 DEFLATE_LEVEL = 6
 
 
+#: what a compressor's ``decompress`` takes: the bytes, or a copy or view of a frame's
+Decompress = Callable[[bytes | bytearray | memoryview], bytes]
+
+
 class Compressor:
     """A named codec: ``compress(bytes) -> bytes`` and ``decompress(buffer) -> bytes``.
 
     ``compress``/``decompress`` are plain attributes bound to reused contexts,
     so a hot path can fetch them once and call them without extra dispatch.
-    ``decompress`` accepts any buffer (bytes or a memoryview slice of a frame).
+    ``decompress`` accepts any buffer (bytes, or a bytearray copy or memoryview of a frame).
     """
 
     __slots__ = ("name", "compress", "decompress")
 
     def __init__(self, name: str, compress: Callable[[bytes], bytes],
-                 decompress: Callable[[bytes], bytes]):
+                 decompress: Decompress):
         self.name = name
         self.compress = compress
         self.decompress = decompress

@@ -49,7 +49,7 @@ from kmodemu.tmem import (
     ParamSpec,
 )
 
-from .compress import Compressor, get_compressor
+from .compress import Compressor, Decompress, get_compressor
 from .debug import Counters, ZcacheCounters
 from .tmem import LOCAL_CLIENT, MAX_INDEX, MAX_POOLS_PER_CLIENT, TMEM_POOL_PERSIST, Pool, Tmem
 from .zbud import ZbudPool
@@ -89,9 +89,9 @@ class ZcachePamops:
     and never read; freeing one only unaccounts it (no allocator holds it).
     """
 
-    __slots__ = ("_read", "_free", "_decompress", "_zc")
+    __slots__ = ("_read", "_free", "_read_and_free", "_decompress", "_zc")
 
-    def __init__(self, decompress: Callable[[bytes], bytes], zc: ZcacheCounters):
+    def __init__(self, decompress: Decompress, zc: ZcacheCounters):
         self._decompress = decompress
         self._zc = zc
 
@@ -99,6 +99,7 @@ class ZcachePamops:
         """The allocator, made after tmem (its eviction flushes tmem handles)."""
         self._read = zpool.read
         self._free = zpool.free
+        self._read_and_free = zpool.read_and_free
 
     def get_data(self, pampd: int, pool: Pool) -> bytes | None:
         if pampd < 0:
@@ -110,10 +111,8 @@ class ZcachePamops:
         if pampd < 0:  # metadata only: nothing to read or give back
             unaccount_filled(self._zc, not pool.persistent, pampd)
             return filled_page(pampd)
-        buf = self._read(pampd)
-        data = None if buf is None else self._decompress(buf)
-        self._free(pampd, not pool.persistent)
-        return data
+        buf = self._read_and_free(pampd, not pool.persistent)
+        return None if buf is None else self._decompress(buf)
 
     def free(self, pampd: int, pool: Pool) -> None:
         self._free(pampd, not pool.persistent)

@@ -311,14 +311,20 @@ class ZbudPool(ZpoolLevels):
 
     def free(self, pampd: int, eph: bool) -> None:
         """zbud_free_and_delist plus zcache's accounting; the frame goes back when empty."""
+        self.read_and_free(pampd, eph, False)
+
+    def read_and_free(self, pampd: int, eph: bool, copy: bool = True) -> bytearray | None:
+        """:meth:`read` then :meth:`free` in one call, as every freeing get does them
+        (zcache_pampd_get_data_and_free): the copy, or None (``copy`` false, or the
+        zpage is being evicted)."""
         zc = self.zc
         if pampd < 0:  # zero- or same-filled: metadata only
             unaccount_filled(zc, eph, pampd)
-            return
+            return None
         f = pampd >> 1
         flags = self._flags[f]
         if flags & _F_DYING:
-            return  # being evicted: its accounting is already done
+            return None  # being evicted: its accounting is already done
         if not flags & _F_USED:
             raise RuntimeError(f"zbud: free of unused pampd {pampd:#x}")
         in_eph = flags & _F_EPH  # the frame says which; the caller's flag is for filled pampds
@@ -332,6 +338,13 @@ class ZbudPool(ZpoolLevels):
             self._size0[f] = 0
         if not size:
             raise RuntimeError(f"zbud: double free of pampd {pampd:#x}")
+        data = None
+        if copy:
+            slot = f - _BASE
+            base = (slot & _ARENA_MASK) << 12
+            if pampd & 1:
+                base += PAGE_SIZE - ((size + CHUNK_SIZE - 1) & ~(CHUNK_SIZE - 1))
+            data = self._arena_bytes[slot >> _ARENA_SHIFT][base + TMEM_HANDLE_SIZE:base + size]
         clen = size - TMEM_HANDLE_SIZE
         if in_eph:
             self._eph_zp -= 1
@@ -348,7 +361,7 @@ class ZbudPool(ZpoolLevels):
                 else:
                     zc.pers_pageframes -= 1
                 self._release(f)
-            return
+            return data
         bprev = self._bprev
         bnext = self._bnext
         if not other:
@@ -394,6 +407,7 @@ class ZbudPool(ZpoolLevels):
                 self._emask |= _BIT[i]
             else:
                 self._pmask |= _BIT[i]
+        return data
 
     # ------------------------------------------------------------ eviction
 

@@ -325,17 +325,22 @@ class ZsmallocPool(ZpoolLevels):
         return self._arena_bytes[z >> _ARENA_SHIFT][off + TMEM_HANDLE_SIZE:off + size]
 
     def free(self, pampd: int, eph: bool) -> None:
+        self.read_and_free(pampd, eph, False)
+
+    def read_and_free(self, pampd: int, eph: bool, copy: bool = True) -> bytearray | None:
+        """:meth:`read` then :meth:`free` in one call, as every freeing get does them:
+        the copy, or None (``copy`` false, or the zspage is being evicted)."""
         zc = self.zc
         if pampd < 0:  # zero- or same-filled: metadata only
             unaccount_filled(zc, eph, pampd)
-            return
+            return None
         z = pampd >> _OBJ_BITS
         try:
             flags = self._flags[z]
         except IndexError:
             raise RuntimeError(f"zsmalloc: free of unknown pampd {pampd:#x}") from None
         if flags & _F_DYING:
-            return  # being evicted: its accounting is already done
+            return None  # being evicted: its accounting is already done
         if not flags & _F_USED:
             raise RuntimeError(f"zsmalloc: free of unused pampd {pampd:#x}")
         ssize = self._ssize
@@ -343,6 +348,11 @@ class ZsmallocPool(ZpoolLevels):
         if not size:
             raise RuntimeError(f"zsmalloc: double free of pampd {pampd:#x}")
         ssize[pampd] = 0
+        off = self._soff[pampd]
+        data = None
+        if copy:
+            at = ((z & _ARENA_MASK) << _ZSPAGE_SHIFT) + off
+            data = self._arena_bytes[z >> _ARENA_SHIFT][at + TMEM_HANDLE_SIZE:at + size]
         old = self._free[z]
         used = self._used[z]
         was_full = used == _ALL_USED
@@ -370,7 +380,6 @@ class ZsmallocPool(ZpoolLevels):
         if used:
             free = old + size
             self._free[z] = free
-            off = self._soff[pampd]
             if off + size == self._tail[z]:
                 self._tail[z] = off
             if free >= GRANULE:  # back on a bucket (a slot is free now)
@@ -393,6 +402,7 @@ class ZsmallocPool(ZpoolLevels):
             self._emask = mask
         else:
             self._pmask = mask
+        return data
 
     # ------------------------------------------------------------ eviction
 
