@@ -158,6 +158,7 @@ class Zcache:
         self._compress = compressor.compress
         self._create = self.zpool.create
         self._tmem_put = self.tmem.put
+        self._tmem_take = self.tmem.take
         #: zcache_freeze: every put becomes a flush (never set in 3.10)
         self.freeze = False
         #: the fail_compress fault point's should_fail, when the module context gives one
@@ -207,7 +208,9 @@ class Zcache:
                 self.tmem.flush_page(pool, oid, index)
             return -1
         eph = not pool.persistent
-        pampd = self.filled_pampd(data)
+        # every zero- or same-filled page has byte 0 equal to byte 8: most pages
+        # are told apart here, without the call
+        pampd = self.filled_pampd(data) if data[0] == data[8] else None
         if pampd is not None:
             account_filled(self.zc, eph, pampd)
         else:
@@ -231,6 +234,13 @@ class Zcache:
         """zcache_get_page: the page bytes or None (``Tmem.get``: take + get_data_and_free)."""
         if not pool.objs:
             return None
+        if get_and_free == 1 or (get_and_free == 0 and not pool.persistent):
+            # Tmem.get's freeing half, without its call: every cleancache get and
+            # every exclusive frontswap load (benchmarks/ir_hotpath.py)
+            pampd = self._tmem_take(pool, oid, index)
+            if pampd is None:
+                return None
+            return self.pamops.get_data_and_free(pampd, pool)
         return self.tmem.get(pool, oid, index, get_and_free)
 
     # ------------------------------------------------ tmem by numbers (ramster's entry points)
@@ -367,11 +377,6 @@ class CleancacheOps:
         self.zc = zcache.zc
         self.disable_ignore_nonactive = disable_ignore_nonactive
 
-    def _pool(self, pool_id: int, index: int) -> Pool | None:
-        if index > MAX_INDEX or not 0 <= pool_id < MAX_POOLS_PER_CLIENT:
-            return None
-        return self.pools[pool_id]
-
     def init_fs(self, pagesize: int) -> int:
         if pagesize != PAGE_SIZE:
             raise ZcacheBug(f"zcache: init_fs with pagesize {pagesize}")
@@ -387,12 +392,16 @@ class CleancacheOps:
         if not page.was_active and not self.disable_ignore_nonactive:
             self.zc.eph_nonactive_puts_ignored += 1
             return
-        pool = self._pool(pool_id, index)
-        if pool is not None:
-            self.zcache.put(pool, _from_bytes(key, "little"), index, page.data)
+        # the pool lookup is written out in each op: a call fewer a page (ir_hotpath.py)
+        if index <= MAX_INDEX and 0 <= pool_id < MAX_POOLS_PER_CLIENT:
+            pool = self.pools[pool_id]
+            if pool is not None:
+                self.zcache.put(pool, _from_bytes(key, "little"), index, page.data)
 
     def get_page(self, pool_id: int, key: bytes, index: int, page: Page) -> int:
-        pool = self._pool(pool_id, index)
+        if index > MAX_INDEX or not 0 <= pool_id < MAX_POOLS_PER_CLIENT:
+            return -1
+        pool = self.pools[pool_id]
         if pool is None:
             return -1
         # get_and_free 0: an ephemeral pool frees on a hit, a persistent one keeps
@@ -436,12 +445,6 @@ class FrontswapOps:
         #: zcache_frontswap_poolid: -1 until the first init
         self.poolid = -1
 
-    def _pool(self, offset: int) -> Pool | None:
-        poolid = self.poolid
-        if offset > MAX_INDEX or not 0 <= poolid < MAX_POOLS_PER_CLIENT:
-            return None  # -1 seen as u16 65535: no such pool
-        return self.pools[poolid]
-
     def init(self, type: int) -> None:
         if self.poolid < 0:
             self.poolid = self.zcache.new_pool(LOCAL_CLIENT, TMEM_POOL_PERSIST)
@@ -450,14 +453,20 @@ class FrontswapOps:
         if not page.was_active and not self.disable_ignore_nonactive:
             self.zc.pers_nonactive_puts_ignored += 1
             return -ERANGE
-        pool = self._pool(offset)
+        poolid = self.poolid
+        if offset > MAX_INDEX or not 0 <= poolid < MAX_POOLS_PER_CLIENT:
+            return -1  # -1 seen as u16 65535: no such pool
+        pool = self.pools[poolid]
         if pool is None:
             return -1
         return self.zcache.put(pool, (type << SWIZ_BITS) | (offset & SWIZ_MASK),
                                offset >> SWIZ_BITS, page.data)
 
     def load(self, type: int, offset: int, page: Page) -> int:
-        pool = self._pool(offset)
+        poolid = self.poolid
+        if offset > MAX_INDEX or not 0 <= poolid < MAX_POOLS_PER_CLIENT:
+            return -1
+        pool = self.pools[poolid]
         if pool is None:
             return -1
         # get_and_free 1 removes the page (exclusive gets), -1 keeps it
