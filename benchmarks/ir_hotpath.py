@@ -18,11 +18,15 @@ every byte, so copies weigh more here than in time.
 
 Run: ``.venv/bin/python benchmarks/ir_hotpath.py [--pages 1024] [--zpool zbud]``
 (needs ``valgrind`` on PATH; about 20 s per case and round count).
+``--by-function N`` needs no valgrind: it counts the bytecodes one round
+executes (``sys.settrace`` opcode events) and prints the N busiest functions,
+which says where in the Python path a page's work is.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import re
 import shutil
@@ -33,8 +37,8 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def child(zpool: str, kind: str, pages_n: int, rounds: int) -> None:
-    """The measured program: boot, swap the compressor for lookups, run ``rounds`` put+get passes."""
+def workload(zpool: str, kind: str, pages_n: int):
+    """Boot, swap the compressor for lookups; returns (machine, one_round)."""
     sys.path.insert(0, HERE)
     import bench_hotpath as bh
     from kmodemu.mm.page import Page
@@ -48,7 +52,7 @@ def child(zpool: str, kind: str, pages_n: int, rounds: int) -> None:
     # the put core's and the pamops' bound codec calls; a rename must fail here,
     # not leave real zstd in the count
     if not (hasattr(zcache, "_compress") and hasattr(zcache.pamops, "_decompress")):
-        raise SystemExit("ir_hotpath: zcache's codec attributes moved; update child()")
+        raise SystemExit("ir_hotpath: zcache's codec attributes moved; update workload()")
     zcache._compress = packed.__getitem__
     zcache.pamops._decompress = bytes
     scratch = Page()
@@ -59,12 +63,49 @@ def child(zpool: str, kind: str, pages_n: int, rounds: int) -> None:
     else:
         calls = [(0, off, Page(p)) for off, p in enumerate(pages, start=1)]
         put, get = k.frontswap.store, k.frontswap.load
-    for _ in range(rounds):
+
+    def one_round() -> int:
         for a, b, page in calls:
             put(a, b, page)
         for a, b, _ in calls:
             get(a, b, scratch)  # pages zcache refused miss, as in bench_hotpath
+        return len(calls)
+    return m, one_round
+
+
+def child(zpool: str, kind: str, pages_n: int, rounds: int) -> None:
+    """The measured program: ``rounds`` put+get passes of the workload."""
+    m, one_round = workload(zpool, kind, pages_n)
+    for _ in range(rounds):
+        one_round()
     m.close()
+
+
+def by_function(zpool: str, kind: str, pages_n: int, top: int) -> list[tuple[str, float]]:
+    """Bytecodes per page of one round, by function (the second round: caches warm).
+
+    No valgrind needed: ``sys.settrace`` with opcode events counts what the
+    interpreter executes, which says where in the Python path the work is.
+    """
+    m, one_round = workload(zpool, kind, pages_n)
+    one_round()
+    per: collections.Counter[str] = collections.Counter()
+
+    def trace(frame, event, arg):
+        frame.f_trace_opcodes = True
+        if event == "opcode":
+            per[frame.f_code.co_qualname] += 1
+        return trace
+    sys.settrace(trace)
+    try:
+        n = one_round()
+    finally:
+        sys.settrace(None)
+    m.close()
+    per.pop("by_function.<locals>.trace", None)
+    rows = [("(all)", sum(per.values()) / n)]
+    rows += [(name, c / n) for name, c in per.most_common(top)]
+    return rows
 
 
 def count(zpool: str, kind: str, pages_n: int, rounds: int) -> int:
@@ -87,11 +128,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pages", type=int, default=1024)
     ap.add_argument("--zpool", choices=("zbud", "zsmalloc"), action="append")
+    ap.add_argument("--by-function", type=int, metavar="N", default=0,
+                    help="no valgrind: bytecodes per page, the N busiest functions")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         zpool, kind, pages_n, rounds = args.child
         child(zpool, kind, int(pages_n), int(rounds))
+        return 0
+    if args.by_function:
+        for zpool in args.zpool or ["zbud", "zsmalloc"]:
+            for kind in ("cleancache", "frontswap"):
+                print(f"{kind} + {zpool}: bytecodes per page put+get")
+                for name, per_page in by_function(zpool, kind, args.pages, args.by_function):
+                    print(f"  {per_page:8.1f}  {name}")
         return 0
     if shutil.which("valgrind") is None:
         print("ir_hotpath: valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
