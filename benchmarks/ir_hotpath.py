@@ -39,7 +39,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def workload(zpool: str, kind: str, pages_n: int):
     """Boot, swap the compressor for lookups; returns (machine, one_round)."""
-    sys.path.insert(0, HERE)
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)
     import bench_hotpath as bh
     from kmodemu.mm.page import Page
 
@@ -102,7 +103,6 @@ def by_function(zpool: str, kind: str, pages_n: int, top: int) -> list[tuple[str
     finally:
         sys.settrace(None)
     m.close()
-    per.pop("by_function.<locals>.trace", None)
     rows = [("(all)", sum(per.values()) / n)]
     rows += [(name, c / n) for name, c in per.most_common(top)]
     return rows

@@ -49,9 +49,9 @@ from .zpage import (
     ZERO_FILLED,
     FlushFn,
     FrameAllocator,
+    pack_handle_into,
     size_refused,
     unaccount_filled,
-    pack_handle_into,
     unpack_handle,
 )
 

@@ -28,6 +28,7 @@ class Side:
 
     def __init__(self, kind: str, limit: int, fused: bool):
         self.fused = fused
+        self.dying = 0  # frees of zpages whose frame was being evicted
         self._oid: dict[int, int] = {}
         self.frames = BoundedFrames(limit)
         self.c = counters_m.Counters()
@@ -37,6 +38,7 @@ class Side:
     def _flush(self, client_id, pool_id, oid, index):
         # tmem frees what it held for an evicted zpage; the allocator ignores it
         for pampd in [p for p in self.live if self._oid[p] == oid]:
+            self.dying += 1
             if self.fused:
                 assert self.pool.read_and_free(pampd, True) is None  # the frame is dying
             else:
@@ -104,3 +106,17 @@ def test_read_and_free_errors_match_free(kind):
     zc.eph_zpages = zc.zero_filled_pages = 1
     assert side.pool.read_and_free(-1, True) is None
     assert (zc.eph_zpages, zc.zero_filled_pages) == (0, 0)
+
+
+@pytest.mark.parametrize("kind", sorted(POOLS))
+def test_read_and_free_of_an_evicted_frame_returns_nothing_and_frees_nothing(kind):
+    """RAM for one zspage (or four zbud frames): ephemeral puts evict, and tmem's
+    frees of the evicted zpages reach read_and_free while their frame is dying."""
+    side = Side(kind, 4, True)
+    for n in range(20):
+        side.put(True, bytes([n]) * 3000, n)
+        side.pool.check()
+    assert side.dying > 0
+    assert side.c.zcache.evicted_eph_zpages == side.dying
+    for pampd, data in side.live.items():  # what is left is intact
+        assert bytes(side.pool.read(pampd)) == data
